@@ -1,0 +1,67 @@
+# pg_courier — PGXS build.
+#
+# The install script sql/pg_courier--$(EXTVERSION).sql is generated from the
+# per-object files listed in SQL_PARTS, in that order; never edit it by hand.
+# The version lives only in pg_courier.control.
+
+EXTENSION  = pg_courier
+EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\(.*\)'/\1/p" $(EXTENSION).control)
+MODULE_big = pg_courier
+
+OBJS = \
+	src/pg_courier.o \
+	src/clock.o \
+	src/plan.o \
+	src/envelope.o \
+	src/receipt.o \
+	src/queue.o \
+	src/queue_lease.o
+
+# Order matters: later parts use objects created by earlier ones.
+SQL_PARTS = \
+	sql/parts/00_preamble.sql \
+	sql/parts/10_queue_tables.sql \
+	sql/parts/20_queue_admin.sql \
+	sql/parts/30_queue_messages.sql \
+	sql/parts/90_privileges.sql
+
+INSTALL_SQL = sql/$(EXTENSION)--$(EXTVERSION).sql
+# Hand-written upgrade scripts (sql/pg_courier--X.Y--X.Z.sql) and frozen
+# install scripts of released versions are committed; they all ship.
+DATA = $(INSTALL_SQL) $(filter-out $(INSTALL_SQL),$(wildcard sql/$(EXTENSION)--*.sql))
+EXTRA_CLEAN = $(INSTALL_SQL)
+
+# pg_regress suites: test/sql/NAME.sql, expected output in expected/NAME.out
+# (test/expected is a link to the top-level expected/ folder).
+REGRESS = $(sort $(patsubst test/sql/%.sql,%,$(wildcard test/sql/*.sql)))
+REGRESS_OPTS = --inputdir=test --load-extension=$(EXTENSION)
+# isolation specs: test/specs/NAME.spec, expected output in expected/NAME.out
+ISOLATION = $(sort $(patsubst test/specs/%.spec,%,$(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test --load-extension=$(EXTENSION)
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+all: $(INSTALL_SQL)
+
+$(INSTALL_SQL): $(SQL_PARTS) $(EXTENSION).control
+	@{ printf '%s\n' '-- generated from sql/parts/ by the Makefile; do not edit'; \
+	   printf '%s\n' '\echo Use "CREATE EXTENSION $(EXTENSION)" to load this file. \quit'; \
+	   for f in $(SQL_PARTS); do printf '\n-- %s\n' "$$f"; cat "$$f"; done; } > $@
+
+$(OBJS): $(wildcard src/*.h)
+
+# The two commands of the README, and their helpers (scripts/).
+.PHONY: run stop test bench
+run:
+	@bash scripts/run.sh
+
+stop:
+	@bash scripts/stop.sh
+
+test:
+	@bash scripts/test.sh
+
+bench:
+	@bash bench/run.sh

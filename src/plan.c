@@ -1,0 +1,93 @@
+/*-------------------------------------------------------------------------
+ *
+ * plan.c
+ *	  Plans prepared once per backend, and set-returning plumbing.
+ *
+ * Every statement pg_courier runs through SPI is parsed and planned once per
+ * backend and kept (SPI_keepplan); the plan cache re-plans it by itself when
+ * a table it uses changes, or when the caller's search_path changes.  That
+ * last point is why every statement here names schemas and operators in
+ * full (courier.messages, OPERATOR(pg_catalog.=)): re-planning resolves
+ * names under the caller's search_path, so nothing may depend on it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+
+#include "plan.h"
+
+/*
+ * Return the plan cached in *cache, preparing and keeping it on first use.
+ * The caller must be connected to SPI.
+ */
+SPIPlanPtr
+CourierPlan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan;
+
+	if (*cache != NULL)
+		return *cache;
+
+	plan = SPI_prepare(sql, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for pg_courier statement: %s",
+			 SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	*cache = plan;
+	return plan;
+}
+
+/*
+ * Set up materialize mode for a set-returning function: the returned
+ * tuplestore lives in the per-query context, so rows put into it outlive
+ * SPI_finish().  A function returning SETOF a scalar gets a one-column
+ * descriptor.
+ */
+Tuplestorestate *
+CourierMaterialize(FunctionCallInfo fcinfo, TupleDesc *tupdesc)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext oldcontext;
+	Tuplestorestate *tupstore;
+	TupleDesc	desc;
+	Oid			rettype;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	if (!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("materialize mode required, but it is not allowed in this context")));
+
+	oldcontext = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+
+	switch (get_call_result_type(fcinfo, &rettype, &desc))
+	{
+		case TYPEFUNC_COMPOSITE:
+			desc = CreateTupleDescCopy(desc);
+			break;
+		case TYPEFUNC_SCALAR:
+			desc = CreateTemplateTupleDesc(1);
+			TupleDescInitEntry(desc, (AttrNumber) 1, "result", rettype, -1, 0);
+			break;
+		default:
+			elog(ERROR, "unexpected result type for a pg_courier set-returning function");
+	}
+
+	tupstore = tuplestore_begin_heap(true, false, work_mem);
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = tupstore;
+	rsinfo->setDesc = desc;
+
+	MemoryContextSwitchTo(oldcontext);
+
+	*tupdesc = desc;
+	return tupstore;
+}
