@@ -183,7 +183,7 @@ EnvelopeSchemaVersion(const char *key, int keylen, const JsonbValue *v)
 }
 
 static void
-OccurredAtErrorContext(void *arg)
+OccurredAtErrorContext(void *arg pg_attribute_unused())
 {
 	errcontext("reading header \"occurred_at\"");
 }
