@@ -346,7 +346,12 @@ ExtendLease(text *queue_name, const CourierReceipt *receipt, int64 usec, text *e
 						   "SELECT m.last_received_at FROM courier.messages AS m"
 						   " WHERE" LEASE_MATCH,
 						   4, argtypes);
-		if (SPI_execute_plan(plan, values, NULL, true, 1) != SPI_OK_SELECT)
+		/*
+		 * Not read_only: the probe needs a snapshot taken now.  The UPDATE may
+		 * have waited for a concurrent re-lease or delete; the statement's
+		 * own snapshot would still show the old lease.
+		 */
+		if (SPI_execute_plan(plan, values, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "courier: lease lookup failed");
 		if (SPI_processed == 1)
 		{
@@ -355,12 +360,15 @@ ExtendLease(text *queue_name, const CourierReceipt *receipt, int64 usec, text *e
 																	 SPI_tuptable->tupdesc,
 																	 1, &isnull));
 
+			/* timestamptz_to_str() returns a static buffer: copy each result. */
+			char	   *received_str = pstrdup(timestamptz_to_str(received));
+			char	   *end_str = pstrdup(timestamptz_to_str(new_visible));
+
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("a lease cannot end more than 12 hours after its receive"),
 					 errdetail("The message was received at %s; the lease would end at %s.",
-							   timestamptz_to_str(received),
-							   timestamptz_to_str(new_visible)),
+							   received_str, end_str),
 					 errhint("Receive the message again to start a new lease.")));
 		}
 		done = NothingMatched(queue_name);
