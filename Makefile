@@ -15,7 +15,11 @@ OBJS = \
 	src/envelope.o \
 	src/receipt.o \
 	src/queue.o \
-	src/queue_lease.o
+	src/queue_lease.o \
+	src/queue_fifo.o \
+	src/queue_dlq.o \
+	src/wait.o \
+	src/worker.o
 
 # Order matters: later parts use objects created by earlier ones.
 SQL_PARTS = \
@@ -23,6 +27,8 @@ SQL_PARTS = \
 	sql/parts/10_queue_tables.sql \
 	sql/parts/20_queue_admin.sql \
 	sql/parts/30_queue_messages.sql \
+	sql/parts/40_dead_letters.sql \
+	sql/parts/50_maintenance.sql \
 	sql/parts/90_privileges.sql
 
 INSTALL_SQL = sql/$(EXTENSION)--$(EXTVERSION).sql

@@ -13,6 +13,7 @@
 
 #include "postgres.h"
 #include "utils/guc.h"
+#include "utils/wait_event.h"
 
 #if PG_VERSION_NUM < 140000
 #error "pg_courier requires PostgreSQL 14 or later"
@@ -25,6 +26,30 @@
 #define CourierReserveGUCPrefix(prefix) EmitWarningsOnPlaceholders(prefix)
 #endif
 
-/* varatt.h was split out of postgres.h in 16; postgres.h still includes it. */
+/*
+ * Shared memory is requested from shmem_request_hook since 15; before, from
+ * _PG_init directly.
+ */
+#if PG_VERSION_NUM >= 150000
+#define COURIER_HAS_SHMEM_REQUEST_HOOK 1
+#endif
+
+/*
+ * The wait event a long-polling receive shows in pg_stat_activity: a named
+ * one ("CourierReceive") from 17 on, the generic "Extension" before.
+ */
+#if PG_VERSION_NUM >= 170000
+static inline uint32
+CourierWaitEventReceive(void)
+{
+	static uint32 info = 0;
+
+	if (info == 0)
+		info = WaitEventExtensionNew("CourierReceive");
+	return info;
+}
+#else
+#define CourierWaitEventReceive() PG_WAIT_EXTENSION
+#endif
 
 #endif							/* COURIER_COMPAT_H */

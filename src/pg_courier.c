@@ -13,8 +13,10 @@
  *	  envelope  the typed fields every message carries (type, schema_version,
  *	            correlation_id, ...), filled from reserved header keys
  *
- * The library works with or without shared_preload_libraries; preloading it
- * only makes its settings known before the first call.
+ * The library works with or without shared_preload_libraries.  Preloaded, it
+ * also sets up the shared memory long polling wakes receivers through
+ * (wait.c) and starts the background workers that run courier.tick()
+ * (worker.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -23,10 +25,13 @@
 #include <limits.h>
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "compat.h"
 #include "pg_courier.h"
+#include "wait.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -49,5 +54,42 @@ _PG_init(void)
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("courier.max_wait",
+							"Longest wait a receive() may ask for.",
+							"A waiting receive holds its statement's snapshot, which "
+							"keeps vacuum from removing rows deleted after it began.",
+							&courier_max_wait,
+							20000,
+							0, 3600 * 1000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("courier.tick_interval",
+							"Time between two courier.tick() calls of the background worker.",
+							NULL,
+							&courier_tick_interval,
+							10000,
+							100, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("courier.databases",
+							   "Databases whose courier.tick() the background worker runs.",
+							   "A comma-separated list; one worker per database.  Needs "
+							   "shared_preload_libraries = 'pg_courier'; empty: no worker.",
+							   &courier_databases,
+							   "postgres",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+
 	CourierReserveGUCPrefix("courier");
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	CourierWaitRequestShmem();
+	if (!IsBinaryUpgrade)
+		CourierRegisterWorkers();
 }

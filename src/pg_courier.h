@@ -14,6 +14,9 @@
 /* courier.clock_offset, in seconds (see clock.c) */
 extern int	courier_clock_offset;
 
+/* courier.max_wait, in milliseconds (see queue_lease.c) */
+extern int	courier_max_wait;
+
 /*
  * Raise 22004 when argument argno is NULL.  Our SQL functions are not STRICT
  * on purpose: a NULL queue name or payload is a caller bug that must be

@@ -6,7 +6,8 @@
  * A send looks the queue up, checks the message, and inserts one row into
  * courier.messages with visible_at = now + delay.  The row is invisible to
  * every other session until the sender commits, which is what makes sending
- * transactional; nothing here needs to do anything at commit.
+ * transactional; at commit, waiting receivers are woken (wait.c).  FIFO
+ * queues add deduplication and group ordering (queue_fifo.c).
  *
  * Dropping a queue must not leave behind messages a concurrent sender wrote
  * after the drop deleted the queue's rows.  Senders therefore hold a shared
@@ -37,6 +38,7 @@
 #include "pg_courier.h"
 #include "plan.h"
 #include "queue.h"
+#include "wait.h"
 
 PG_FUNCTION_INFO_V1(courier_lock_queue);
 PG_FUNCTION_INFO_V1(courier_send);
@@ -44,11 +46,15 @@ PG_FUNCTION_INFO_V1(courier_send_batch);
 
 static SPIPlanPtr lookup_plan = NULL;
 static SPIPlanPtr lookup_share_plan = NULL;
-static SPIPlanPtr send_plan = NULL;
-static SPIPlanPtr send_batch_plan = NULL;
+static SPIPlanPtr insert_plan = NULL;
+static SPIPlanPtr insert_batch_plan = NULL;
+
+#define COURIER_MAX_ID_LEN 128
 
 #define LOOKUP_SQL \
-	"SELECT q.visibility_timeout, q.delay, q.retention, q.max_message_bytes" \
+	"SELECT q.visibility_timeout, q.delay, q.retention, q.max_message_bytes," \
+	"       q.fifo, q.content_based_dedup, q.dedup_window, q.dead_letter_queue," \
+	"       q.max_receive_count" \
 	"  FROM courier.queues AS q" \
 	" WHERE q.queue_name OPERATOR(pg_catalog.=) $1"
 
@@ -61,7 +67,19 @@ CourierNoSuchQueue(text *queue_name)
 			 errhint("courier.list_queues() shows the queues there are.")));
 }
 
+static int64
+IntervalColumn(HeapTuple tup, TupleDesc desc, int col, const char *name)
+{
+	bool		isnull;
+
+	return CourierIntervalUsec(DatumGetIntervalP(SPI_getbinval(tup, desc, col, &isnull)),
+							   name);
+}
+
 /*
+ * Look a queue up; the caller is connected to SPI and uses the result (the
+ * dead-letter queue name in particular) before SPI_finish().
+ *
  * lock_row takes FOR KEY SHARE on the queue row.  Senders need it only when
  * their snapshot predates the statement (REPEATABLE READ, SERIALIZABLE): a
  * drop that committed after that snapshot then raises a serialization error
@@ -76,6 +94,7 @@ CourierLookupQueue(text *queue_name, CourierQueue *queue, bool lock_row)
 	HeapTuple	tup;
 	TupleDesc	desc;
 	bool		isnull;
+	Datum		d;
 
 	if (lock_row)
 		plan = CourierPlan(&lookup_share_plan, LOOKUP_SQL " FOR KEY SHARE", 1, argtypes);
@@ -90,16 +109,17 @@ CourierLookupQueue(text *queue_name, CourierQueue *queue, bool lock_row)
 
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
-	queue->visibility_usec =
-		CourierIntervalUsec(DatumGetIntervalP(SPI_getbinval(tup, desc, 1, &isnull)),
-							"visibility_timeout");
-	queue->delay_usec =
-		CourierIntervalUsec(DatumGetIntervalP(SPI_getbinval(tup, desc, 2, &isnull)),
-							"delay");
-	queue->retention_usec =
-		CourierIntervalUsec(DatumGetIntervalP(SPI_getbinval(tup, desc, 3, &isnull)),
-							"retention");
+	queue->visibility_usec = IntervalColumn(tup, desc, 1, "visibility_timeout");
+	queue->delay_usec = IntervalColumn(tup, desc, 2, "delay");
+	queue->retention_usec = IntervalColumn(tup, desc, 3, "retention");
 	queue->max_message_bytes = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+	queue->fifo = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+	queue->content_based_dedup = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
+	queue->dedup_window_usec = IntervalColumn(tup, desc, 7, "dedup_window");
+	d = SPI_getbinval(tup, desc, 8, &isnull);
+	queue->dead_letter_queue = isnull ? NULL : DatumGetTextPP(d);
+	d = SPI_getbinval(tup, desc, 9, &isnull);
+	queue->max_receive_count = isnull ? 0 : DatumGetInt32(d);
 }
 
 /* The lock that orders senders against drop_queue(); see the file header. */
@@ -125,14 +145,38 @@ courier_lock_queue(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/*
+ * A group id or dedup id: 1 to 128 printable ASCII characters, no spaces
+ * (the SQS rule: letters, digits and punctuation).
+ */
+void
+CourierCheckId(const char *what, text *value)
+{
+	const char *s = VARDATA_ANY(value);
+	int			len = VARSIZE_ANY_EXHDR(value);
+	int			i;
+
+	if (len < 1 || len > COURIER_MAX_ID_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must have 1 to %d characters", what, COURIER_MAX_ID_LEN),
+				 errdetail("The value given has %d bytes.", len)));
+	for (i = 0; i < len; i++)
+		if ((unsigned char) s[i] < 0x21 || (unsigned char) s[i] > 0x7e)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid %s \"%.*s\"", what, len, s),
+					 errdetail("Use letters, digits and ASCII punctuation, without spaces.")));
+}
+
 /* Bytes a message counts against max_message_bytes: payload + headers. */
 static int64
-MessageBytes(Datum payload, Datum headers, bool headers_null)
+MessageBytes(Jsonb *payload, Jsonb *headers)
 {
-	int64		n = VARSIZE_ANY_EXHDR(DatumGetPointer(payload));
+	int64		n = VARSIZE_ANY_EXHDR(payload);
 
-	if (!headers_null)
-		n += VARSIZE_ANY_EXHDR(DatumGetPointer(headers));
+	if (headers != NULL)
+		n += VARSIZE_ANY_EXHDR(headers);
 	return n;
 }
 
@@ -148,6 +192,137 @@ CheckMessageBytes(int64 nbytes, const CourierQueue *queue, text *queue_name)
 				 errhint("Send a reference to large data instead, or raise max_message_bytes with courier.alter_queue().")));
 }
 
+/*
+ * Check what a message asks for against the kind of queue it goes to.  On a
+ * FIFO queue without an explicit dedup id, content-based deduplication
+ * supplies one.
+ */
+static void
+CheckForQueue(const CourierQueue *queue, CourierNewMessage *msg, bool explicit_delay)
+{
+	if (!queue->fifo)
+	{
+		if (msg->group_id != NULL || msg->dedup_id != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s is only for FIFO queues",
+							msg->group_id != NULL ? "group_id" : "dedup_id"),
+					 errhint("Create the queue with fifo => true to get ordered, deduplicated delivery.")));
+		return;
+	}
+	if (msg->group_id == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("group_id is required on a FIFO queue"),
+				 errhint("Messages of one group are delivered in order; use one group per entity that needs ordering.")));
+	if (explicit_delay && msg->delay_usec != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a FIFO queue does not take a per-message delay"),
+				 errhint("Set the queue's delay with courier.alter_queue() instead.")));
+	if (msg->dedup_id == NULL)
+	{
+		if (!queue->content_based_dedup)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("dedup_id is required on a FIFO queue without content-based deduplication"),
+					 errhint("Pass dedup_id, or alter the queue with content_based_dedup => true.")));
+		msg->dedup_id = CourierContentDedupId(msg->payload);
+	}
+}
+
+/*
+ * Insert one message row and return its id.  Used by every path that creates
+ * a message (send, FIFO send, redrive).
+ */
+int64
+CourierInsertMessage(text *queue_name, const CourierNewMessage *msg,
+					 TimestampTz visible_at, TimestampTz now)
+{
+	static Oid	argtypes[15] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID,
+								TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+								TIMESTAMPTZOID, JSONBOID, JSONBOID, TEXTOID, TEXTOID,
+								INT8OID};
+	Datum		values[15];
+	char		nulls[15];
+	const CourierEnvelope *env = &msg->env;
+	SPIPlanPtr	plan;
+	bool		isnull;
+	int			i;
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = TimestampTzGetDatum(visible_at);
+	values[1] = TimestampTzGetDatum(now);
+	values[2] = PointerGetDatum(queue_name);
+	for (i = 0; i < ENV_NUM_TEXT; i++)
+	{
+		/* $4 type, then $6..$9 */
+		int			slot = (i == ENV_TYPE) ? 3 : 4 + i;
+
+		values[slot] = PointerGetDatum(env->text_fields[i]);
+		if (env->text_fields[i] == NULL)
+			nulls[slot] = 'n';
+	}
+	values[4] = Int32GetDatum(env->schema_version);
+	if (!env->has_schema_version)
+		nulls[4] = 'n';
+	values[9] = TimestampTzGetDatum(env->occurred_at);
+	if (!env->has_occurred_at)
+		nulls[9] = 'n';
+	values[10] = PointerGetDatum(env->headers);
+	if (env->headers == NULL)
+		nulls[10] = 'n';
+	values[11] = PointerGetDatum(msg->payload);
+	values[12] = PointerGetDatum(msg->group_id);
+	if (msg->group_id == NULL)
+		nulls[12] = 'n';
+	values[13] = PointerGetDatum(msg->dedup_id);
+	if (msg->dedup_id == NULL)
+		nulls[13] = 'n';
+	values[14] = Int64GetDatum(msg->origin_msg_id);
+	if (msg->origin_msg_id == 0)
+		nulls[14] = 'n';
+
+	plan = CourierPlan(&insert_plan,
+					   "INSERT INTO courier.messages"
+					   " (msg_id, visible_at, sent_at, queue_name, type, schema_version,"
+					   "  correlation_id, causation_id, idempotency_key, tenant_id, occurred_at,"
+					   "  headers, payload, group_id, dedup_id, origin_msg_id)"
+					   " VALUES (pg_catalog.nextval('courier.message_id_seq'::pg_catalog.regclass),"
+					   "         $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+					   " RETURNING msg_id",
+					   15, argtypes);
+	if (SPI_execute_plan(plan, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING ||
+		SPI_processed != 1)
+		elog(ERROR, "courier: message insert failed");
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Put one message into a queue: the standard path inserts a row, the FIFO
+ * path deduplicates and orders it within its group.  Returns the message id
+ * (for a FIFO duplicate, the id of the message first sent).  The caller
+ * holds the queue's send lock and is connected to SPI.
+ */
+int64
+CourierEnqueue(text *queue_name, const CourierQueue *queue, CourierNewMessage *msg,
+			   TimestampTz now)
+{
+	int64		msg_id;
+
+	if (queue->fifo)
+		msg_id = CourierEnqueueFifo(queue_name, queue, msg, now);
+	else
+	{
+		int64		delay = msg->delay_usec >= 0 ? msg->delay_usec : queue->delay_usec;
+
+		msg_id = CourierInsertMessage(queue_name, msg, now + delay, now);
+	}
+	CourierWaitNoteSend(queue_name);
+	return msg_id;
+}
+
 /* Common start of both send paths: lock and look up the queue. */
 static void
 BeginSend(text *queue_name, CourierQueue *queue)
@@ -156,98 +331,63 @@ BeginSend(text *queue_name, CourierQueue *queue)
 	CourierLookupQueue(queue_name, queue, IsolationUsesXactSnapshot());
 }
 
+/* A delay argument in microseconds; -1 when NULL (the queue's delay). */
 static int64
-DelayArg(FunctionCallInfo fcinfo, int argno, const CourierQueue *queue)
+DelayArg(FunctionCallInfo fcinfo, int argno)
 {
 	if (PG_ARGISNULL(argno))
-		return queue->delay_usec;
+		return -1;
 	return CourierDurationArg(PG_GETARG_INTERVAL_P(argno), "delay",
 							  0, COURIER_MAX_DELAY, "0 and 15 minutes");
 }
 
-#define SEND_COLUMNS \
-	"(msg_id, visible_at, sent_at, queue_name, type, schema_version," \
-	" correlation_id, causation_id, idempotency_key, tenant_id, occurred_at," \
-	" headers, payload)"
+static text *
+OptionalIdArg(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	text	   *value;
+
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	value = PG_GETARG_TEXT_PP(argno);
+	CourierCheckId(what, value);
+	return value;
+}
 
 /*
  * courier.send(queue_name text, payload jsonb, headers jsonb = null,
- *				delay interval = null) returns bigint
+ *				delay interval = null, group_id text = null,
+ *				dedup_id text = null) returns bigint
  */
 Datum
 courier_send(PG_FUNCTION_ARGS)
 {
-	static Oid	argtypes[12] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID,
-								TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-								TIMESTAMPTZOID, JSONBOID, JSONBOID};
-	Datum		values[12];
-	char		nulls[12];
 	text	   *queue_name;
-	Jsonb	   *payload;
 	Jsonb	   *headers = NULL;
-	CourierEnvelope env;
+	CourierNewMessage msg;
 	CourierQueue queue;
-	TimestampTz now;
-	int64		delay_usec;
 	int64		msg_id;
-	bool		isnull;
-	int			i;
-	SPIPlanPtr	plan;
 
 	CourierArgNotNull(fcinfo, 0, "queue_name");
 	CourierArgNotNull(fcinfo, 1, "payload");
 	queue_name = PG_GETARG_TEXT_PP(0);
-	payload = PG_GETARG_JSONB_P(1);
+	memset(&msg, 0, sizeof(msg));
+	msg.payload = PG_GETARG_JSONB_P(1);
 	if (!PG_ARGISNULL(2))
 		headers = PG_GETARG_JSONB_P(2);
-	if (!PG_ARGISNULL(3))
-		(void) DelayArg(fcinfo, 3, NULL);	/* validate before touching tables */
-
-	CourierReadEnvelope(headers, &env);
+	msg.delay_usec = DelayArg(fcinfo, 3);
+	/* 0.1 declared four arguments; the same symbol serves both versions. */
+	if (PG_NARGS() > 5)
+	{
+		msg.group_id = OptionalIdArg(fcinfo, 4, "group_id");
+		msg.dedup_id = OptionalIdArg(fcinfo, 5, "dedup_id");
+	}
+	CourierReadEnvelope(headers, &msg.env);
 
 	SPI_connect();
 	BeginSend(queue_name, &queue);
-	CheckMessageBytes(MessageBytes(PointerGetDatum(payload), PointerGetDatum(headers),
-								   headers == NULL),
-					  &queue, queue_name);
-	delay_usec = DelayArg(fcinfo, 3, &queue);
-	now = CourierNow();
-
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = TimestampTzGetDatum(now + delay_usec);
-	values[1] = TimestampTzGetDatum(now);
-	values[2] = PointerGetDatum(queue_name);
-	for (i = 0; i < ENV_NUM_TEXT; i++)
-	{
-		/* $4 type, then $6..$9 */
-		int			slot = (i == ENV_TYPE) ? 3 : 4 + i;
-
-		values[slot] = PointerGetDatum(env.text_fields[i]);
-		if (env.text_fields[i] == NULL)
-			nulls[slot] = 'n';
-	}
-	values[4] = Int32GetDatum(env.schema_version);
-	if (!env.has_schema_version)
-		nulls[4] = 'n';
-	values[9] = TimestampTzGetDatum(env.occurred_at);
-	if (!env.has_occurred_at)
-		nulls[9] = 'n';
-	values[10] = PointerGetDatum(env.headers);
-	if (env.headers == NULL)
-		nulls[10] = 'n';
-	values[11] = PointerGetDatum(payload);
-
-	plan = CourierPlan(&send_plan,
-					   "INSERT INTO courier.messages " SEND_COLUMNS
-					   " VALUES (pg_catalog.nextval('courier.message_id_seq'::pg_catalog.regclass),"
-					   "         $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-					   " RETURNING msg_id",
-					   12, argtypes);
-	if (SPI_execute_plan(plan, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING ||
-		SPI_processed != 1)
-		elog(ERROR, "courier.send: insert failed");
-	msg_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										 SPI_tuptable->tupdesc, 1, &isnull));
+	CheckMessageBytes(MessageBytes(msg.payload, headers), &queue, queue_name);
+	CheckForQueue(&queue, &msg, !PG_ARGISNULL(3));
+	msg_id = CourierEnqueue(queue_name, &queue, &msg, CourierNow());
 	SPI_finish();
 
 	PG_RETURN_INT64(msg_id);
@@ -262,161 +402,106 @@ CompareInt64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Deconstruct a one-dimensional jsonb[] argument. */
+/* Deconstruct an optional one-dimensional array argument of n elements. */
 static int
-JsonbArrayArg(FunctionCallInfo fcinfo, int argno, const char *name,
-			  Datum **elems, bool **elem_nulls)
+ArrayArg(FunctionCallInfo fcinfo, int argno, const char *name, Oid elemtype,
+		 Datum **elems, bool **elem_nulls)
 {
 	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(argno);
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
 	int			n;
 
 	if (ARR_NDIM(arr) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("%s must be a one-dimensional array", name)));
-	deconstruct_array(arr, JSONBOID, -1, false, TYPALIGN_INT, elems, elem_nulls, &n);
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(arr, elemtype, typlen, typbyval, typalign, elems, elem_nulls, &n);
 	return n;
 }
 
+static void
+CheckSameLength(const char *name, int n, int m)
+{
+	if (n != m)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must have one element per payload", name),
+				 errdetail("There are %d payloads and %d %s.", n, m, name),
+				 errhint("Use NULL elements for messages without one.")));
+}
+
 /*
- * courier.send_batch(queue_name text, payloads jsonb[], headers jsonb[] = null,
- *					  delay interval = null) returns setof bigint
- *
- * One INSERT for the whole batch, fed by arrays; ids come back in input order.
- * Every message is checked before anything is written.
+ * The standard-queue batch: one INSERT for the whole batch, fed by column
+ * arrays.  Ids are drawn from the sequence in input order, so their ascending
+ * order is the input order.
  */
-Datum
-courier_send_batch(PG_FUNCTION_ARGS)
+static void
+InsertBatch(text *queue_name, CourierNewMessage *msgs, int n, TimestampTz visible_at,
+			TimestampTz now, ArrayType *payloads, Tuplestorestate *tupstore,
+			TupleDesc tupdesc)
 {
 	static Oid	argtypes[12] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID,
 								TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 								TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
 								JSONBARRAYOID, JSONBARRAYOID};
 	Datum		values[12];
-	text	   *queue_name;
-	Datum	   *payloads;
-	bool	   *payload_nulls;
-	Datum	   *header_elems = NULL;
-	bool	   *header_nulls = NULL;
-	int			n;
-	int			nheaders = 0;
-	Datum	   *text_cols[ENV_NUM_TEXT];
-	bool	   *text_nulls[ENV_NUM_TEXT];
-	Datum	   *sv_col;
-	bool	   *sv_nulls;
-	Datum	   *occ_col;
-	bool	   *occ_nulls;
-	Datum	   *hdr_col;
-	bool	   *hdr_nulls;
-	int64	   *nbytes;
-	int			dims[1];
+	Datum	   *col = palloc(n * sizeof(Datum));
+	bool	   *colnull = palloc(n * sizeof(bool));
+	int			dims[1] = {n};
 	int			lbs[1] = {1};
-	CourierQueue queue;
-	TimestampTz now;
-	int64		delay_usec;
-	Tuplestorestate *tupstore;
-	TupleDesc	tupdesc;
+	int64	   *ids;
 	SPIPlanPtr	plan;
 	uint64		row;
 	int			i;
 	int			f;
 
-	CourierArgNotNull(fcinfo, 0, "queue_name");
-	CourierArgNotNull(fcinfo, 1, "payloads");
-	queue_name = PG_GETARG_TEXT_PP(0);
-	n = JsonbArrayArg(fcinfo, 1, "payloads", &payloads, &payload_nulls);
-	if (!PG_ARGISNULL(2))
-	{
-		nheaders = JsonbArrayArg(fcinfo, 2, "headers", &header_elems, &header_nulls);
-		if (nheaders != n)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("headers must have one element per payload"),
-					 errdetail("There are %d payloads and %d headers.", n, nheaders),
-					 errhint("Use NULL elements for messages without headers.")));
-	}
-	if (!PG_ARGISNULL(3))
-		(void) DelayArg(fcinfo, 3, NULL);
-
-	tupstore = CourierMaterialize(fcinfo, &tupdesc);
-	if (n == 0)
-		return (Datum) 0;
-
-	/* Check every message and build one column array per envelope field. */
-	for (f = 0; f < ENV_NUM_TEXT; f++)
-	{
-		text_cols[f] = palloc(n * sizeof(Datum));
-		text_nulls[f] = palloc(n * sizeof(bool));
-	}
-	sv_col = palloc(n * sizeof(Datum));
-	sv_nulls = palloc(n * sizeof(bool));
-	occ_col = palloc(n * sizeof(Datum));
-	occ_nulls = palloc(n * sizeof(bool));
-	hdr_col = palloc(n * sizeof(Datum));
-	hdr_nulls = palloc(n * sizeof(bool));
-	nbytes = palloc(n * sizeof(int64));
-
-	for (i = 0; i < n; i++)
-	{
-		CourierEnvelope env;
-		Jsonb	   *headers = NULL;
-
-		CHECK_FOR_INTERRUPTS();
-		if (payload_nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("payloads must not contain nulls"),
-					 errdetail("Element %d is null.", i + 1)));
-		if (header_elems != NULL && !header_nulls[i])
-			headers = DatumGetJsonbP(header_elems[i]);
-		CourierReadEnvelope(headers, &env);
-
-		for (f = 0; f < ENV_NUM_TEXT; f++)
-		{
-			text_cols[f][i] = PointerGetDatum(env.text_fields[f]);
-			text_nulls[f][i] = (env.text_fields[f] == NULL);
-		}
-		sv_col[i] = Int32GetDatum(env.schema_version);
-		sv_nulls[i] = !env.has_schema_version;
-		occ_col[i] = TimestampTzGetDatum(env.occurred_at);
-		occ_nulls[i] = !env.has_occurred_at;
-		hdr_col[i] = PointerGetDatum(env.headers);
-		hdr_nulls[i] = (env.headers == NULL);
-		nbytes[i] = MessageBytes(payloads[i],
-								 headers ? PointerGetDatum(headers) : (Datum) 0,
-								 headers == NULL);
-	}
-
-	SPI_connect();
-	BeginSend(queue_name, &queue);
-	for (i = 0; i < n; i++)
-		CheckMessageBytes(nbytes[i], &queue, queue_name);
-	delay_usec = DelayArg(fcinfo, 3, &queue);
-	now = CourierNow();
-
-	dims[0] = n;
-	values[0] = TimestampTzGetDatum(now + delay_usec);
+	values[0] = TimestampTzGetDatum(visible_at);
 	values[1] = TimestampTzGetDatum(now);
 	values[2] = PointerGetDatum(queue_name);
 	for (f = 0; f < ENV_NUM_TEXT; f++)
 	{
 		int			slot = (f == ENV_TYPE) ? 3 : 4 + f;
 
-		values[slot] = PointerGetDatum(construct_md_array(text_cols[f], text_nulls[f],
-														  1, dims, lbs, TEXTOID,
+		for (i = 0; i < n; i++)
+		{
+			col[i] = PointerGetDatum(msgs[i].env.text_fields[f]);
+			colnull[i] = (msgs[i].env.text_fields[f] == NULL);
+		}
+		values[slot] = PointerGetDatum(construct_md_array(col, colnull, 1, dims, lbs, TEXTOID,
 														  -1, false, TYPALIGN_INT));
 	}
-	values[4] = PointerGetDatum(construct_md_array(sv_col, sv_nulls, 1, dims, lbs,
+	for (i = 0; i < n; i++)
+	{
+		col[i] = Int32GetDatum(msgs[i].env.schema_version);
+		colnull[i] = !msgs[i].env.has_schema_version;
+	}
+	values[4] = PointerGetDatum(construct_md_array(col, colnull, 1, dims, lbs,
 												   INT4OID, 4, true, TYPALIGN_INT));
-	values[9] = PointerGetDatum(construct_md_array(occ_col, occ_nulls, 1, dims, lbs,
+	for (i = 0; i < n; i++)
+	{
+		col[i] = TimestampTzGetDatum(msgs[i].env.occurred_at);
+		colnull[i] = !msgs[i].env.has_occurred_at;
+	}
+	values[9] = PointerGetDatum(construct_md_array(col, colnull, 1, dims, lbs,
 												   TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL,
 												   TYPALIGN_DOUBLE));
-	values[10] = PointerGetDatum(construct_md_array(hdr_col, hdr_nulls, 1, dims, lbs,
+	for (i = 0; i < n; i++)
+	{
+		col[i] = PointerGetDatum(msgs[i].env.headers);
+		colnull[i] = (msgs[i].env.headers == NULL);
+	}
+	values[10] = PointerGetDatum(construct_md_array(col, colnull, 1, dims, lbs,
 													JSONBOID, -1, false, TYPALIGN_INT));
-	values[11] = PointerGetDatum(PG_GETARG_ARRAYTYPE_P(1));
+	values[11] = PointerGetDatum(payloads);
 
-	plan = CourierPlan(&send_batch_plan,
-					   "INSERT INTO courier.messages " SEND_COLUMNS
+	plan = CourierPlan(&insert_batch_plan,
+					   "INSERT INTO courier.messages"
+					   " (msg_id, visible_at, sent_at, queue_name, type, schema_version,"
+					   "  correlation_id, causation_id, idempotency_key, tenant_id, occurred_at,"
+					   "  headers, payload)"
 					   " SELECT pg_catalog.nextval('courier.message_id_seq'::pg_catalog.regclass),"
 					   "        $1, $2, $3, u.type, u.schema_version, u.correlation_id,"
 					   "        u.causation_id, u.idempotency_key, u.tenant_id, u.occurred_at,"
@@ -436,23 +521,129 @@ courier_send_batch(PG_FUNCTION_ARGS)
 		SPI_processed != (uint64) n)
 		elog(ERROR, "courier.send_batch: insert failed");
 
-	/*
-	 * Ids are drawn from the sequence in input order, so the ascending order
-	 * of the returned ids is the input order.
-	 */
+	ids = palloc(n * sizeof(int64));
+	for (row = 0; row < SPI_processed; row++)
 	{
-		int64	   *ids = palloc(n * sizeof(int64));
 		bool		isnull;
 
-		for (row = 0; row < SPI_processed; row++)
-			ids[row] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row],
-												   SPI_tuptable->tupdesc, 1, &isnull));
-		qsort(ids, n, sizeof(int64), CompareInt64);
+		ids[row] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row],
+											   SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	qsort(ids, n, sizeof(int64), CompareInt64);
+	for (i = 0; i < n; i++)
+	{
+		Datum		id = Int64GetDatum(ids[i]);
+		bool		null = false;
+
+		tuplestore_putvalues(tupstore, tupdesc, &id, &null);
+	}
+}
+
+/*
+ * courier.send_batch(queue_name text, payloads jsonb[], headers jsonb[] = null,
+ *					  delay interval = null, group_ids text[] = null,
+ *					  dedup_ids text[] = null) returns setof bigint
+ *
+ * Every message is checked before anything is written; ids come back in
+ * input order.
+ */
+Datum
+courier_send_batch(PG_FUNCTION_ARGS)
+{
+	text	   *queue_name;
+	Datum	   *payloads;
+	bool	   *payload_nulls;
+	Datum	   *header_elems = NULL;
+	bool	   *header_nulls = NULL;
+	Datum	   *group_elems = NULL;
+	bool	   *group_nulls = NULL;
+	Datum	   *dedup_elems = NULL;
+	bool	   *dedup_nulls = NULL;
+	int64		delay_usec;
+	int64	   *nbytes;
+	CourierNewMessage *msgs;
+	CourierQueue queue;
+	TimestampTz now;
+	Tuplestorestate *tupstore;
+	TupleDesc	tupdesc;
+	int			n;
+	int			i;
+
+	CourierArgNotNull(fcinfo, 0, "queue_name");
+	CourierArgNotNull(fcinfo, 1, "payloads");
+	queue_name = PG_GETARG_TEXT_PP(0);
+	n = ArrayArg(fcinfo, 1, "payloads", JSONBOID, &payloads, &payload_nulls);
+	if (!PG_ARGISNULL(2))
+		CheckSameLength("headers",
+						n, ArrayArg(fcinfo, 2, "headers", JSONBOID, &header_elems, &header_nulls));
+	delay_usec = DelayArg(fcinfo, 3);
+	/* 0.1 declared four arguments; the same symbol serves both versions. */
+	if (PG_NARGS() > 5 && !PG_ARGISNULL(4))
+		CheckSameLength("group_ids",
+						n, ArrayArg(fcinfo, 4, "group_ids", TEXTOID, &group_elems, &group_nulls));
+	if (PG_NARGS() > 5 && !PG_ARGISNULL(5))
+		CheckSameLength("dedup_ids",
+						n, ArrayArg(fcinfo, 5, "dedup_ids", TEXTOID, &dedup_elems, &dedup_nulls));
+
+	tupstore = CourierMaterialize(fcinfo, &tupdesc);
+
+	msgs = palloc0(Max(n, 1) * sizeof(CourierNewMessage));
+	nbytes = palloc(Max(n, 1) * sizeof(int64));
+	for (i = 0; i < n; i++)
+	{
+		Jsonb	   *headers = NULL;
+
+		CHECK_FOR_INTERRUPTS();
+		if (payload_nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("payloads must not contain nulls"),
+					 errdetail("Element %d is null.", i + 1)));
+		msgs[i].payload = DatumGetJsonbP(payloads[i]);
+		if (header_elems != NULL && !header_nulls[i])
+			headers = DatumGetJsonbP(header_elems[i]);
+		CourierReadEnvelope(headers, &msgs[i].env);
+		msgs[i].delay_usec = delay_usec;
+		if (group_elems != NULL && !group_nulls[i])
+		{
+			msgs[i].group_id = DatumGetTextPP(group_elems[i]);
+			CourierCheckId("group_id", msgs[i].group_id);
+		}
+		if (dedup_elems != NULL && !dedup_nulls[i])
+		{
+			msgs[i].dedup_id = DatumGetTextPP(dedup_elems[i]);
+			CourierCheckId("dedup_id", msgs[i].dedup_id);
+		}
+		nbytes[i] = MessageBytes(msgs[i].payload, headers);
+	}
+
+	SPI_connect();
+	/* Even an empty batch names a queue that must exist. */
+	BeginSend(queue_name, &queue);
+	for (i = 0; i < n; i++)
+	{
+		CheckMessageBytes(nbytes[i], &queue, queue_name);
+		CheckForQueue(&queue, &msgs[i], !PG_ARGISNULL(3));
+	}
+	now = CourierNow();
+
+	if (n > 0 && !queue.fifo)
+	{
+		InsertBatch(queue_name, msgs, n,
+					now + (delay_usec >= 0 ? delay_usec : queue.delay_usec), now,
+					PG_GETARG_ARRAYTYPE_P(1), tupstore, tupdesc);
+		CourierWaitNoteSend(queue_name);
+	}
+	else
+	{
+		/* FIFO: each message is deduplicated and ordered in its group. */
 		for (i = 0; i < n; i++)
 		{
-			Datum		id = Int64GetDatum(ids[i]);
+			Datum		id;
 			bool		null = false;
 
+			CHECK_FOR_INTERRUPTS();
+			id = Int64GetDatum(CourierEnqueue(queue_name, &queue, &msgs[i], now));
 			tuplestore_putvalues(tupstore, tupdesc, &id, &null);
 		}
 	}

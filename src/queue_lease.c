@@ -1,37 +1,49 @@
 /*-------------------------------------------------------------------------
  *
  * queue_lease.c
- *	  The receive side: receive(), delete(), delete_batch(),
- *	  change_visibility() and release().
+ *	  The receive side: receive() with long polling, delete(),
+ *	  delete_batch(), change_visibility() and release().
  *
- * receive() leases messages: it picks visible messages in (visible_at,
- * msg_id) order with FOR UPDATE SKIP LOCKED, so concurrent consumers never
- * wait on each other and never get the same message, and moves each picked
- * message's visible_at to the end of its lease.  A lease is named by
- * (msg_id, receive_count, receipt_nonce); the receipt carries all three.
- * Every later call that acts on a lease matches all three in its WHERE
- * clause, so once a message has been received again an older receipt matches
- * no row: it does nothing and the call returns false.  A lease whose time has
- * run out but that nobody took over is still the current lease, and its
- * receipt still works (as with SQS standard queues).
+ * receive() leases messages: on a standard queue it picks visible messages
+ * in (visible_at, msg_id) order with FOR UPDATE SKIP LOCKED, so concurrent
+ * consumers never wait on each other and never get the same message, and
+ * moves each picked message's visible_at to the end of its lease.  A message
+ * already delivered max_receive_count times is moved to the dead-letter queue
+ * instead, in the same statement, and is not returned.  FIFO queues lease
+ * group by group (queue_fifo.c).
+ *
+ * A lease is named by (msg_id, receive_count, receipt_nonce); the receipt
+ * carries all three.  Every later call that acts on a lease matches all three
+ * in its WHERE clause, so once a message has been received again an older
+ * receipt matches no row: it does nothing and the call returns false.  A
+ * lease whose time has run out but that nobody took over is still the current
+ * lease, and its receipt still works (as with SQS standard queues).
+ *
+ * receive(wait => t) long-polls: when nothing is there it sleeps until a
+ * sender to the queue commits (wait.c), a delayed message or expired lease is
+ * due, or t has passed, and then looks again with a fresh snapshot.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/latch.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
 #include "clock.h"
+#include "compat.h"
 #include "pg_courier.h"
 #include "plan.h"
 #include "queue.h"
 #include "receipt.h"
+#include "wait.h"
 
 PG_FUNCTION_INFO_V1(courier_receive);
 PG_FUNCTION_INFO_V1(courier_delete);
@@ -40,121 +52,315 @@ PG_FUNCTION_INFO_V1(courier_change_visibility);
 PG_FUNCTION_INFO_V1(courier_release);
 
 #define COURIER_MAX_RECEIVE 1000
+#define COURIER_MAX_NAP_MS 1000		/* a sleeping receive looks again at least this often */
+#define COURIER_FIRST_POLL_MS 10	/* polling without shared memory starts here */
 
-static SPIPlanPtr receive_plan = NULL;
+int			courier_max_wait = 20000;	/* ms */
+
+static SPIPlanPtr lease_plan = NULL;
+static SPIPlanPtr lease_dlq_plan = NULL;
+static SPIPlanPtr next_due_plan = NULL;
+static SPIPlanPtr next_due_fifo_plan = NULL;
 static SPIPlanPtr delete_plan = NULL;
 static SPIPlanPtr delete_batch_plan = NULL;
 static SPIPlanPtr extend_plan = NULL;
-static SPIPlanPtr lease_probe_plan = NULL;
+static SPIPlanPtr extend_fifo_plan = NULL;
+static SPIPlanPtr probe_plan = NULL;
 
-/* The WHERE clause that names one lease; $1 is always the queue. */
+/* The WHERE clause that names one lease of a standard queue; $1 is the queue. */
 #define LEASE_MATCH \
 	" m.queue_name OPERATOR(pg_catalog.=) $1" \
 	" AND m.msg_id OPERATOR(pg_catalog.=) $2" \
 	" AND m.receive_count OPERATOR(pg_catalog.=) $3" \
 	" AND m.receipt_nonce OPERATOR(pg_catalog.=) $4"
 
+/* The columns of courier.received, then how many messages went to the DLQ. */
+#define RECEIVED_COLUMNS(suffix) \
+	" SELECT l.msg_id," \
+	"        l.msg_id::pg_catalog.text OPERATOR(pg_catalog.||) ':'" \
+	"          OPERATOR(pg_catalog.||) l.receive_count::pg_catalog.text" \
+	"          OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) $7," \
+	"        l.payload, l.headers, l.type, l.schema_version," \
+	"        l.correlation_id, l.causation_id, l.idempotency_key," \
+	"        l.tenant_id, l.occurred_at, l.receive_count, l.sent_at," \
+	"        l.first_received_at, l.visible_at, l.group_id, l.dedup_id," suffix
+
+#define PICK_AND_LEASE \
+	"WITH picked AS (" \
+	"    SELECT m.msg_id, m.receive_count FROM courier.messages AS m" \
+	"     WHERE m.queue_name OPERATOR(pg_catalog.=) $1" \
+	"       AND m.visible_at OPERATOR(pg_catalog.<=) $2" \
+	"       AND m.sent_at OPERATOR(pg_catalog.>) $3" \
+	"     ORDER BY m.visible_at, m.msg_id" \
+	"     LIMIT $4" \
+	"       FOR UPDATE SKIP LOCKED" \
+	"), leased AS (" \
+	"    UPDATE courier.messages AS m" \
+	"       SET visible_at = $5," \
+	"           receive_count = m.receive_count OPERATOR(pg_catalog.+) 1," \
+	"           first_received_at = COALESCE(m.first_received_at, $2)," \
+	"           last_received_at = $2," \
+	"           receipt_nonce = $6" \
+	"      FROM picked AS p" \
+	"     WHERE m.queue_name OPERATOR(pg_catalog.=) $1" \
+	"       AND m.msg_id OPERATOR(pg_catalog.=) p.msg_id"
+
+/*
+ * Copy the rows of the last lease statement into the result, skipping the
+ * all-null row the dead-letter variant returns when it leased nothing; the
+ * statement's last column (messages moved to the DLQ) goes to *moved.
+ */
+int
+CourierPutLeased(CourierLeaseRequest *req, int64 *moved)
+{
+	uint64		row;
+	int			n = 0;
+
+	if (moved)
+		*moved = 0;
+	for (row = 0; row < SPI_processed; row++)
+	{
+		Datum		values[COURIER_RECEIVED_NATTS + 1];
+		bool		nulls[COURIER_RECEIVED_NATTS + 1];
+
+		CHECK_FOR_INTERRUPTS();
+		heap_deform_tuple(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, values, nulls);
+		if (moved && !nulls[COURIER_RECEIVED_NATTS])
+			*moved = DatumGetInt64(values[COURIER_RECEIVED_NATTS]);
+		if (nulls[0])
+			continue;
+		tuplestore_putvalues(req->tupstore, req->tupdesc, values, nulls);
+		n++;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return n;
+}
+
+/*
+ * One lease statement on a standard queue.  With a redrive policy, messages
+ * already delivered max_receive_count times are moved to the dead-letter
+ * queue in the same statement (keeping the evidence) instead of leased;
+ * since that can leave the batch short while more messages wait, the caller
+ * repeats while messages were moved.
+ */
+static int
+LeaseStandard(CourierLeaseRequest *req, int want, int64 *moved)
+{
+	static Oid	argtypes[9] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID,
+							   TIMESTAMPTZOID, INT8OID, TEXTOID, INT4OID, TEXTOID};
+	Datum		values[9];
+	const CourierQueue *queue = req->queue;
+	SPIPlanPtr	plan;
+
+	values[0] = PointerGetDatum(req->queue_name);
+	values[1] = TimestampTzGetDatum(req->now);
+	values[2] = TimestampTzGetDatum(req->now - queue->retention_usec);
+	values[3] = Int64GetDatum((int64) want);
+	values[4] = TimestampTzGetDatum(req->now + req->visibility_usec);
+	values[5] = Int64GetDatum(req->nonce);
+	values[6] = req->nonce_text;
+
+	if (queue->dead_letter_queue == NULL)
+		plan = CourierPlan(&lease_plan,
+						   PICK_AND_LEASE
+						   "    RETURNING m.*"
+						   ")"
+						   RECEIVED_COLUMNS(" 0::pg_catalog.int8")
+						   "   FROM leased AS l"
+						   "  ORDER BY l.msg_id",
+						   7, argtypes);
+	else
+	{
+		values[7] = Int32GetDatum(queue->max_receive_count);
+		values[8] = PointerGetDatum(queue->dead_letter_queue);
+		plan = CourierPlan(&lease_dlq_plan,
+						   PICK_AND_LEASE
+						   "       AND p.receive_count OPERATOR(pg_catalog.<) $8"
+						   "    RETURNING m.*"
+						   "), doomed AS ("
+						   "    DELETE FROM courier.messages AS m USING picked AS p"
+						   "     WHERE m.queue_name OPERATOR(pg_catalog.=) $1"
+						   "       AND m.msg_id OPERATOR(pg_catalog.=) p.msg_id"
+						   "       AND p.receive_count OPERATOR(pg_catalog.>=) $8"
+						   "    RETURNING m.*"
+						   "), moved AS ("
+						   "    INSERT INTO courier.messages"
+						   "      (msg_id, visible_at, sent_at, occurred_at, schema_version,"
+						   "       queue_name, type, correlation_id, causation_id, idempotency_key,"
+						   "       tenant_id, last_error, headers, payload, source_queue,"
+						   "       origin_msg_id, source_sent_at, source_receive_count,"
+						   "       source_first_received_at, source_last_received_at,"
+						   "       dead_lettered_at)"
+						   "    SELECT d.msg_id, $2, d.sent_at, d.occurred_at, d.schema_version,"
+						   "           $9, d.type, d.correlation_id, d.causation_id,"
+						   "           d.idempotency_key, d.tenant_id, d.last_error, d.headers,"
+						   "           d.payload, $1, d.origin_msg_id, d.sent_at,"
+						   "           d.receive_count, d.first_received_at,"
+						   "           d.last_received_at, $2"
+						   "      FROM doomed AS d"
+						   "    RETURNING 1"
+						   ")"
+						   RECEIVED_COLUMNS(" (SELECT pg_catalog.count(*) FROM moved)")
+						   "   FROM (SELECT 1) AS one LEFT JOIN leased AS l ON true"
+						   "  ORDER BY l.msg_id",
+						   9, argtypes);
+	}
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "courier.receive: lease statement failed");
+	return CourierPutLeased(req, moved);
+}
+
+/* Lease up to req->max_messages; returns how many were leased. */
+static int
+LeaseOnce(CourierLeaseRequest *req)
+{
+	int			taken = 0;
+
+	if (req->queue->fifo)
+		return CourierReceiveFifo(req);
+
+	while (taken < req->max_messages)
+	{
+		int64		moved;
+
+		CHECK_FOR_INTERRUPTS();
+		taken += LeaseStandard(req, req->max_messages - taken, &moved);
+		if (moved == 0)
+			break;
+		CourierWaitNoteSend(req->queue->dead_letter_queue);
+	}
+	return taken;
+}
+
+/*
+ * When something in the queue becomes receivable without a new send: the
+ * earliest future visible_at (a delayed message, an expiring lease), or for
+ * a FIFO queue the earliest group to become ready.  DT_NOEND when nothing is.
+ */
+static TimestampTz
+NextDue(CourierLeaseRequest *req)
+{
+	Oid			argtypes[2] = {TEXTOID, TIMESTAMPTZOID};
+	Datum		values[2];
+	SPIPlanPtr	plan;
+	bool		isnull;
+	Datum		d;
+
+	values[0] = PointerGetDatum(req->queue_name);
+	values[1] = TimestampTzGetDatum(req->now);
+	if (req->queue->fifo)
+		plan = CourierPlan(&next_due_fifo_plan,
+						   "SELECT pg_catalog.min(g.visible_at) FROM courier.message_groups AS g"
+						   " WHERE g.queue_name OPERATOR(pg_catalog.=) $1"
+						   "   AND g.visible_at OPERATOR(pg_catalog.>) $2",
+						   2, argtypes);
+	else
+		plan = CourierPlan(&next_due_plan,
+						   "SELECT pg_catalog.min(m.visible_at) FROM courier.messages AS m"
+						   " WHERE m.queue_name OPERATOR(pg_catalog.=) $1"
+						   "   AND m.visible_at OPERATOR(pg_catalog.>) $2",
+						   2, argtypes);
+	if (SPI_execute_plan(plan, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "courier.receive: could not find the next due message");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	SPI_freetuptable(SPI_tuptable);
+	return isnull ? DT_NOEND : DatumGetTimestampTz(d);
+}
+
 /*
  * courier.receive(queue_name text, max_messages int = 1,
- *				   visibility_timeout interval = null) returns setof courier.received
+ *				   visibility_timeout interval = null, wait interval = '0')
+ *	 returns setof courier.received
  */
 Datum
 courier_receive(PG_FUNCTION_ARGS)
 {
-	static Oid	argtypes[7] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID,
-							   TIMESTAMPTZOID, INT8OID, TEXTOID};
-	Datum		values[7];
-	text	   *queue_name;
-	int32		max_messages;
-	int64		vt_usec = -1;
+	CourierLeaseRequest req;
 	CourierQueue queue;
-	TimestampTz now;
-	int64		nonce;
+	text	   *queue_name;
+	int64		vt_usec = -1;
+	int64		wait_usec;
 	char		nonce_text[COURIER_NONCE_TEXT_LEN + 1];
-	Tuplestorestate *tupstore;
-	TupleDesc	tupdesc;
-	SPIPlanPtr	plan;
-	uint64		row;
+	TimestampTz deadline;
+	uint32		slot;
+	long		poll_ms = COURIER_FIRST_POLL_MS;
 
 	CourierArgNotNull(fcinfo, 0, "queue_name");
 	CourierArgNotNull(fcinfo, 1, "max_messages");
 	queue_name = PG_GETARG_TEXT_PP(0);
-	max_messages = PG_GETARG_INT32(1);
-	if (max_messages < 1 || max_messages > COURIER_MAX_RECEIVE)
+	memset(&req, 0, sizeof(req));
+	req.queue_name = queue_name;
+	req.max_messages = PG_GETARG_INT32(1);
+	if (req.max_messages < 1 || req.max_messages > COURIER_MAX_RECEIVE)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_messages must be between 1 and %d", COURIER_MAX_RECEIVE),
-				 errdetail("The value given was %d.", max_messages)));
+				 errdetail("The value given was %d.", req.max_messages)));
 	if (!PG_ARGISNULL(2))
 		vt_usec = CourierDurationArg(PG_GETARG_INTERVAL_P(2), "visibility_timeout",
 									 0, COURIER_MAX_VISIBILITY, "0 and 12 hours");
+	/* 0.1 declared three arguments (no wait); the same symbol serves both. */
+	if (PG_NARGS() > 3)
+	{
+		CourierArgNotNull(fcinfo, 3, "wait");
+		wait_usec = CourierIntervalUsec(PG_GETARG_INTERVAL_P(3), "wait");
+	}
+	else
+		wait_usec = 0;
+	if (wait_usec < 0 || wait_usec > (int64) courier_max_wait * 1000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("wait must be between 0 and courier.max_wait (%d ms)", courier_max_wait),
+				 errhint("A waiting receive holds a snapshot; a superuser can raise courier.max_wait.")));
+	if (wait_usec > 0 && IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("courier.receive() cannot wait in a REPEATABLE READ or SERIALIZABLE transaction"),
+				 errdetail("Its snapshot would never show messages committed while it waits."),
+				 errhint("Receive with wait in a READ COMMITTED transaction.")));
 
-	tupstore = CourierMaterialize(fcinfo, &tupdesc);
+	req.tupstore = CourierMaterialize(fcinfo, &req.tupdesc);
+	deadline = GetCurrentTimestamp() + wait_usec;
+	slot = CourierWaitSlot(queue_name);
 
 	SPI_connect();
 	CourierLookupQueue(queue_name, &queue, false);
-	if (vt_usec < 0)
-		vt_usec = queue.visibility_usec;
-	now = CourierNow();
-	nonce = CourierNewNonce();
-	CourierNonceText(nonce, nonce_text);
+	req.queue = &queue;
+	req.visibility_usec = vt_usec >= 0 ? vt_usec : queue.visibility_usec;
 
-	values[0] = PointerGetDatum(queue_name);
-	values[1] = TimestampTzGetDatum(now);
-	values[2] = TimestampTzGetDatum(now - queue.retention_usec);
-	values[3] = Int64GetDatum((int64) max_messages);
-	values[4] = TimestampTzGetDatum(now + vt_usec);
-	values[5] = Int64GetDatum(nonce);
-	values[6] = CStringGetTextDatum(nonce_text);
-
-	/*
-	 * The index on (queue_name, visible_at, msg_id) yields visible messages
-	 * oldest first and stops at now: messages in flight or delayed are never
-	 * visited.  Expired messages (sent before now - retention) are skipped.
-	 */
-	plan = CourierPlan(&receive_plan,
-					   "WITH picked AS ("
-					   "    SELECT m.msg_id FROM courier.messages AS m"
-					   "     WHERE m.queue_name OPERATOR(pg_catalog.=) $1"
-					   "       AND m.visible_at OPERATOR(pg_catalog.<=) $2"
-					   "       AND m.sent_at OPERATOR(pg_catalog.>) $3"
-					   "     ORDER BY m.visible_at, m.msg_id"
-					   "     LIMIT $4"
-					   "       FOR UPDATE SKIP LOCKED"
-					   "), leased AS ("
-					   "    UPDATE courier.messages AS m"
-					   "       SET visible_at = $5,"
-					   "           receive_count = m.receive_count OPERATOR(pg_catalog.+) 1,"
-					   "           first_received_at = COALESCE(m.first_received_at, $2),"
-					   "           last_received_at = $2,"
-					   "           receipt_nonce = $6"
-					   "      FROM picked"
-					   "     WHERE m.queue_name OPERATOR(pg_catalog.=) $1"
-					   "       AND m.msg_id OPERATOR(pg_catalog.=) picked.msg_id"
-					   "    RETURNING m.*"
-					   ")"
-					   " SELECT l.msg_id,"
-					   "        l.msg_id::pg_catalog.text OPERATOR(pg_catalog.||) ':'"
-					   "          OPERATOR(pg_catalog.||) l.receive_count::pg_catalog.text"
-					   "          OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) $7,"
-					   "        l.payload, l.headers, l.type, l.schema_version,"
-					   "        l.correlation_id, l.causation_id, l.idempotency_key,"
-					   "        l.tenant_id, l.occurred_at, l.receive_count, l.sent_at,"
-					   "        l.first_received_at, l.visible_at"
-					   "   FROM leased AS l"
-					   "  ORDER BY l.msg_id",
-					   7, argtypes);
-	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "courier.receive: lease statement failed");
-
-	for (row = 0; row < SPI_processed; row++)
+	for (;;)
 	{
-		Datum		rvalues[15];
-		bool		rnulls[15];
+		uint64		seen = CourierWaitAvailable() ? CourierWaitGeneration(slot) : 0;
+		TimestampTz real_now;
+		TimestampTz due;
+		long		sleep_ms;
 
+		req.now = CourierNow();
+		req.nonce = CourierNewNonce();
+		CourierNonceText(req.nonce, nonce_text);
+		req.nonce_text = CStringGetTextDatum(nonce_text);
+		if (LeaseOnce(&req) > 0 || wait_usec == 0)
+			break;
+
+		real_now = GetCurrentTimestamp();
+		if (real_now >= deadline)
+			break;
+		sleep_ms = (long) Min((deadline - real_now + 999) / 1000, COURIER_MAX_NAP_MS);
+		due = NextDue(&req);
+		if (due != DT_NOEND)
+			sleep_ms = Min(sleep_ms, (long) Max((due - req.now + 999) / 1000, 1));
+
+		if (CourierWaitAvailable())
+			CourierWaitSleep(slot, seen, sleep_ms);
+		else
+		{
+			/* No shared memory (not preloaded): poll, backing off. */
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 Min(sleep_ms, poll_ms), CourierWaitEventReceive());
+			ResetLatch(MyLatch);
+			poll_ms = Min(poll_ms * 2, COURIER_MAX_NAP_MS);
+		}
 		CHECK_FOR_INTERRUPTS();
-		heap_deform_tuple(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, rvalues, rnulls);
-		tuplestore_putvalues(tupstore, tupdesc, rvalues, rnulls);
 	}
 	SPI_finish();
 
@@ -185,33 +391,43 @@ NothingMatched(text *queue_name)
 	return false;
 }
 
+static bool
+DeleteStandard(text *queue_name, const CourierReceipt *receipt)
+{
+	static Oid	argtypes[4] = {TEXTOID, INT8OID, INT4OID, INT8OID};
+	Datum		values[4];
+	SPIPlanPtr	plan;
+
+	values[0] = PointerGetDatum(queue_name);
+	values[1] = Int64GetDatum(receipt->msg_id);
+	values[2] = Int32GetDatum(receipt->receive_count);
+	values[3] = Int64GetDatum(receipt->nonce);
+	plan = CourierPlan(&delete_plan,
+					   "DELETE FROM courier.messages AS m WHERE" LEASE_MATCH
+					   " AND m.group_id IS NULL",
+					   4, argtypes);
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "courier.delete: delete failed");
+	return SPI_processed == 1;
+}
+
 /* courier.delete(queue_name text, receipt text) returns boolean */
 Datum
 courier_delete(PG_FUNCTION_ARGS)
 {
-	static Oid	argtypes[4] = {TEXTOID, INT8OID, INT4OID, INT8OID};
-	Datum		values[4];
 	text	   *queue_name;
 	CourierReceipt receipt;
-	SPIPlanPtr	plan;
 	bool		deleted;
 
 	CourierArgNotNull(fcinfo, 0, "queue_name");
 	queue_name = PG_GETARG_TEXT_PP(0);
 	ReceiptArg(fcinfo, 1, &receipt);
 
-	values[0] = PointerGetDatum(queue_name);
-	values[1] = Int64GetDatum(receipt.msg_id);
-	values[2] = Int32GetDatum(receipt.receive_count);
-	values[3] = Int64GetDatum(receipt.nonce);
-
 	SPI_connect();
-	plan = CourierPlan(&delete_plan,
-					   "DELETE FROM courier.messages AS m WHERE" LEASE_MATCH,
-					   4, argtypes);
-	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "courier.delete: delete failed");
-	deleted = (SPI_processed == 1);
+	if (receipt.fifo)
+		deleted = CourierDeleteFifo(queue_name, &receipt);
+	else
+		deleted = DeleteStandard(queue_name, &receipt);
 	if (!deleted)
 		deleted = NothingMatched(queue_name);
 	SPI_finish();
@@ -219,7 +435,12 @@ courier_delete(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(deleted);
 }
 
-/* courier.delete_batch(queue_name text, receipts text[]) returns integer */
+/*
+ * courier.delete_batch(queue_name text, receipts text[]) returns integer
+ *
+ * Standard receipts go in one statement; FIFO receipts one by one, each
+ * taking its group's lock.
+ */
 Datum
 courier_delete_batch(PG_FUNCTION_ARGS)
 {
@@ -231,13 +452,15 @@ courier_delete_batch(PG_FUNCTION_ARGS)
 	bool	   *elem_nulls;
 	int			n;
 	int			i;
+	CourierReceipt *receipts;
 	Datum	   *ids;
 	Datum	   *counts;
 	Datum	   *nonces;
+	int			nstandard = 0;
 	int			dims[1];
 	int			lbs[1] = {1};
 	SPIPlanPtr	plan;
-	int32		ndeleted;
+	int32		ndeleted = 0;
 
 	CourierArgNotNull(fcinfo, 0, "queue_name");
 	CourierArgNotNull(fcinfo, 1, "receipts");
@@ -249,12 +472,12 @@ courier_delete_batch(PG_FUNCTION_ARGS)
 				 errmsg("receipts must be a one-dimensional array")));
 	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elem_nulls, &n);
 
+	receipts = palloc((n + 1) * sizeof(CourierReceipt));
 	ids = palloc((n + 1) * sizeof(Datum));
 	counts = palloc((n + 1) * sizeof(Datum));
 	nonces = palloc((n + 1) * sizeof(Datum));
 	for (i = 0; i < n; i++)
 	{
-		CourierReceipt receipt;
 		char	   *str;
 
 		CHECK_FOR_INTERRUPTS();
@@ -264,35 +487,48 @@ courier_delete_batch(PG_FUNCTION_ARGS)
 					 errmsg("receipts must not contain nulls"),
 					 errdetail("Element %d is null.", i + 1)));
 		str = TextDatumGetCString(elems[i]);
-		CourierParseReceipt(str, &receipt);
+		CourierParseReceipt(str, &receipts[i]);
 		pfree(str);
-		ids[i] = Int64GetDatum(receipt.msg_id);
-		counts[i] = Int32GetDatum(receipt.receive_count);
-		nonces[i] = Int64GetDatum(receipt.nonce);
+		if (!receipts[i].fifo)
+		{
+			ids[nstandard] = Int64GetDatum(receipts[i].msg_id);
+			counts[nstandard] = Int32GetDatum(receipts[i].receive_count);
+			nonces[nstandard] = Int64GetDatum(receipts[i].nonce);
+			nstandard++;
+		}
 	}
 
-	dims[0] = n;
-	values[0] = PointerGetDatum(queue_name);
-	values[1] = PointerGetDatum(construct_md_array(ids, NULL, 1, dims, lbs, INT8OID,
-												   8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[2] = PointerGetDatum(construct_md_array(counts, NULL, 1, dims, lbs, INT4OID,
-												   4, true, TYPALIGN_INT));
-	values[3] = PointerGetDatum(construct_md_array(nonces, NULL, 1, dims, lbs, INT8OID,
-												   8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-
 	SPI_connect();
-	plan = CourierPlan(&delete_batch_plan,
-					   "DELETE FROM courier.messages AS m"
-					   " USING ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3),"
-					   "                  pg_catalog.unnest($4)) AS r(msg_id, receive_count, nonce)"
-					   " WHERE m.queue_name OPERATOR(pg_catalog.=) $1"
-					   "   AND m.msg_id OPERATOR(pg_catalog.=) r.msg_id"
-					   "   AND m.receive_count OPERATOR(pg_catalog.=) r.receive_count"
-					   "   AND m.receipt_nonce OPERATOR(pg_catalog.=) r.nonce",
-					   4, argtypes);
-	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "courier.delete_batch: delete failed");
-	ndeleted = (int32) SPI_processed;
+	if (nstandard > 0)
+	{
+		dims[0] = nstandard;
+		values[0] = PointerGetDatum(queue_name);
+		values[1] = PointerGetDatum(construct_md_array(ids, NULL, 1, dims, lbs, INT8OID,
+													   8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		values[2] = PointerGetDatum(construct_md_array(counts, NULL, 1, dims, lbs, INT4OID,
+													   4, true, TYPALIGN_INT));
+		values[3] = PointerGetDatum(construct_md_array(nonces, NULL, 1, dims, lbs, INT8OID,
+													   8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		plan = CourierPlan(&delete_batch_plan,
+						   "DELETE FROM courier.messages AS m"
+						   " USING ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3),"
+						   "                  pg_catalog.unnest($4)) AS r(msg_id, receive_count, nonce)"
+						   " WHERE m.queue_name OPERATOR(pg_catalog.=) $1"
+						   "   AND m.msg_id OPERATOR(pg_catalog.=) r.msg_id"
+						   "   AND m.receive_count OPERATOR(pg_catalog.=) r.receive_count"
+						   "   AND m.receipt_nonce OPERATOR(pg_catalog.=) r.nonce"
+						   "   AND m.group_id IS NULL",
+						   4, argtypes);
+		if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "courier.delete_batch: delete failed");
+		ndeleted = (int32) SPI_processed;
+	}
+	for (i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (receipts[i].fifo && CourierDeleteFifo(queue_name, &receipts[i]))
+			ndeleted++;
+	}
 	if (ndeleted == 0)
 		(void) NothingMatched(queue_name);
 	SPI_finish();
@@ -302,55 +538,73 @@ courier_delete_batch(PG_FUNCTION_ARGS)
 
 /*
  * Move the end of a lease to now + usec, keeping it within 12 hours of the
- * receive (the SQS rule: rejected, not clamped).  error, when not NULL,
- * is recorded as the message's last_error.
+ * receive (the SQS rule: rejected, not clamped; ending a lease now is always
+ * allowed).  error, when not NULL, is recorded as the message's last_error.
+ * release says the consumer gives the message back (for FIFO group
+ * bookkeeping).
  */
 static bool
-ExtendLease(text *queue_name, const CourierReceipt *receipt, int64 usec, text *error)
+ExtendLease(text *queue_name, const CourierReceipt *receipt, int64 usec, text *error,
+			bool release)
 {
 	static Oid	argtypes[7] = {TEXTOID, INT8OID, INT4OID, INT8OID,
 							   TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID};
 	Datum		values[7];
 	char		nulls[7];
-	TimestampTz new_visible;
+	TimestampTz now = CourierNow();
+	TimestampTz new_visible = now + usec;
+	CourierGroupLock group;
 	SPIPlanPtr	plan;
 	bool		done;
 
-	new_visible = CourierNow() + usec;
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = PointerGetDatum(queue_name);
 	values[1] = Int64GetDatum(receipt->msg_id);
 	values[2] = Int32GetDatum(receipt->receive_count);
 	values[3] = Int64GetDatum(receipt->nonce);
 	values[4] = TimestampTzGetDatum(new_visible);
-	values[5] = TimestampTzGetDatum(new_visible - COURIER_MAX_VISIBILITY);
+	values[5] = TimestampTzGetDatum(usec == 0 ? DT_NOBEGIN : new_visible - COURIER_MAX_VISIBILITY);
 	values[6] = PointerGetDatum(error);
 	if (error == NULL)
 		nulls[6] = 'n';
 
 	SPI_connect();
-	plan = CourierPlan(&extend_plan,
-					   "UPDATE courier.messages AS m"
-					   "   SET visible_at = $5, last_error = COALESCE($7, m.last_error)"
-					   " WHERE" LEASE_MATCH
-					   "   AND m.last_received_at OPERATOR(pg_catalog.>=) $6",
-					   7, argtypes);
+	if (receipt->fifo && !CourierLockGroupOf(queue_name, receipt, &group))
+	{
+		done = NothingMatched(queue_name);
+		SPI_finish();
+		return done;
+	}
+
+#define EXTEND_SQL \
+	"UPDATE courier.messages AS m" \
+	"   SET visible_at = $5, last_error = COALESCE($7, m.last_error)" \
+	" WHERE" LEASE_MATCH \
+	"   AND m.last_received_at OPERATOR(pg_catalog.>=) $6"
+	if (receipt->fifo)
+		plan = CourierPlan(&extend_fifo_plan, EXTEND_SQL " AND m.group_id IS NOT NULL",
+						   7, argtypes);
+	else
+		plan = CourierPlan(&extend_plan, EXTEND_SQL " AND m.group_id IS NULL",
+						   7, argtypes);
 	if (SPI_execute_plan(plan, values, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "courier: lease update failed");
 	done = (SPI_processed == 1);
 
-	if (!done)
+	if (done && receipt->fifo)
+		CourierGroupAfterExtend(queue_name, &group, new_visible, release, now);
+	else if (!done)
 	{
-		/* Over the 12-hour cap, or no such lease? */
-		plan = CourierPlan(&lease_probe_plan,
+		/*
+		 * Over the 12-hour cap, or no such lease?  Not read_only: the probe
+		 * needs a snapshot taken now.  The UPDATE may have waited for a
+		 * concurrent re-lease or delete; the statement's own snapshot would
+		 * still show the old lease.
+		 */
+		plan = CourierPlan(&probe_plan,
 						   "SELECT m.last_received_at FROM courier.messages AS m"
 						   " WHERE" LEASE_MATCH,
 						   4, argtypes);
-		/*
-		 * Not read_only: the probe needs a snapshot taken now.  The UPDATE may
-		 * have waited for a concurrent re-lease or delete; the statement's
-		 * own snapshot would still show the old lease.
-		 */
 		if (SPI_execute_plan(plan, values, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "courier: lease lookup failed");
 		if (SPI_processed == 1)
@@ -369,7 +623,7 @@ ExtendLease(text *queue_name, const CourierReceipt *receipt, int64 usec, text *e
 					 errmsg("a lease cannot end more than 12 hours after its receive"),
 					 errdetail("The message was received at %s; the lease would end at %s.",
 							   received_str, end_str),
-					 errhint("Receive the message again to start a new lease.")));
+					 errhint("Release it with no delay, or receive it again to start a new lease.")));
 		}
 		done = NothingMatched(queue_name);
 	}
@@ -393,7 +647,7 @@ courier_change_visibility(PG_FUNCTION_ARGS)
 	usec = CourierDurationArg(PG_GETARG_INTERVAL_P(2), "visibility_timeout",
 							  0, COURIER_MAX_VISIBILITY, "0 and 12 hours");
 
-	PG_RETURN_BOOL(ExtendLease(PG_GETARG_TEXT_PP(0), &receipt, usec, NULL));
+	PG_RETURN_BOOL(ExtendLease(PG_GETARG_TEXT_PP(0), &receipt, usec, NULL, usec == 0));
 }
 
 /*
@@ -413,5 +667,5 @@ courier_release(PG_FUNCTION_ARGS)
 							  0, COURIER_MAX_VISIBILITY, "0 and 12 hours");
 
 	PG_RETURN_BOOL(ExtendLease(PG_GETARG_TEXT_PP(0), &receipt, usec,
-							   PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2)));
+							   PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2), true));
 }

@@ -4,7 +4,9 @@
  *	  Receipts: the text that names one lease of one message.
  *
  * A receipt reads "<msg_id>:<receive_count>:<nonce>", the nonce being 16 hex
- * digits.  (msg_id, receive_count) names the delivery: every receive bumps
+ * digits; a FIFO queue's receipts end in ":g", which sends acknowledgements
+ * through the path that takes the message group's lock first (a receipt of
+ * one kind never matches a message of the other).  (msg_id, receive_count) names the delivery: every receive bumps
  * receive_count, so a receipt of an earlier delivery matches nothing once the
  * message has been received again.  The nonce is drawn from a strong random
  * source for each receive call and stored with the lease, so a receipt cannot
@@ -77,9 +79,13 @@ CourierParseReceipt(const char *str, CourierReceipt *receipt)
 			InvalidReceipt(str);
 		nonce = (nonce << 4) | (uint64) d;
 	}
-	if (p[COURIER_NONCE_TEXT_LEN] != '\0')
-		InvalidReceipt(str);
 	receipt->nonce = (int64) nonce;
+	p += COURIER_NONCE_TEXT_LEN;
+	receipt->fifo = (p[0] == ':' && p[1] == 'g');
+	if (receipt->fifo)
+		p += 2;
+	if (*p != '\0')
+		InvalidReceipt(str);
 }
 
 int64

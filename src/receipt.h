@@ -13,6 +13,7 @@ typedef struct CourierReceipt
 	int64		msg_id;
 	int32		receive_count;	/* the delivery this lease belongs to */
 	int64		nonce;			/* random, chosen by the receive call */
+	bool		fifo;			/* issued by a FIFO queue (suffix ":g") */
 } CourierReceipt;
 
 extern void CourierParseReceipt(const char *str, CourierReceipt *receipt);

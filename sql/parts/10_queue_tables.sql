@@ -8,6 +8,11 @@ CREATE TABLE courier.queues (
     max_message_bytes   integer NOT NULL,
     created_at          timestamptz NOT NULL,
     updated_at          timestamptz NOT NULL,
+    fifo                boolean NOT NULL DEFAULT false,
+    content_based_dedup boolean NOT NULL DEFAULT false,
+    dedup_window        interval NOT NULL DEFAULT '5 minutes',
+    dead_letter_queue   text COLLATE "C",
+    max_receive_count   integer,
     CONSTRAINT queues_pkey PRIMARY KEY (queue_name),
     CONSTRAINT queues_name_check
         CHECK (queue_name OPERATOR(pg_catalog.~) '^[A-Za-z0-9_-]+(\.fifo)?$'
@@ -22,7 +27,16 @@ CREATE TABLE courier.queues (
         CHECK (retention OPERATOR(pg_catalog.>=) '60 seconds'::interval
                AND retention OPERATOR(pg_catalog.<=) '14 days'::interval),
     CONSTRAINT queues_max_message_bytes_check
-        CHECK (max_message_bytes BETWEEN 1024 AND 1048576)
+        CHECK (max_message_bytes BETWEEN 1024 AND 1048576),
+    CONSTRAINT queues_content_based_dedup_check
+        CHECK (fifo OR NOT content_based_dedup),
+    CONSTRAINT queues_dedup_window_check
+        CHECK (dedup_window OPERATOR(pg_catalog.>=) '1 second'::interval
+               AND dedup_window OPERATOR(pg_catalog.<=) '1 day'::interval),
+    CONSTRAINT queues_redrive_check
+        CHECK ((dead_letter_queue IS NULL) = (max_receive_count IS NULL)
+               AND max_receive_count BETWEEN 1 AND 1000
+               AND dead_letter_queue OPERATOR(pg_catalog.<>) queue_name)
 );
 COMMENT ON TABLE courier.queues IS 'pg_courier queue definitions (one row per queue)';
 
@@ -36,6 +50,13 @@ CREATE SEQUENCE courier.message_id_seq AS bigint;
 --   receive_count    deliveries so far; together with receipt_nonce it names the
 --                    current lease, so a receipt from an older lease matches nothing
 --   receipt_nonce    random per receive call; makes receipts unguessable
+--   group_id         FIFO message group (null on standard queues)
+--   dedup_id         FIFO deduplication id the message was sent with
+--   origin_msg_id    set by redrive: the dead-lettered message this one replays
+--   source_*, dead_lettered_at
+--                    evidence kept when a message moves to a dead-letter queue:
+--                    the queue it died in, when it was sent there, and how often
+--                    and when it was received there
 CREATE TABLE courier.messages (
     msg_id              bigint NOT NULL,
     visible_at          timestamptz NOT NULL,
@@ -55,6 +76,15 @@ CREATE TABLE courier.messages (
     last_error          text,
     headers             jsonb,
     payload             jsonb NOT NULL,
+    group_id            text COLLATE "C",
+    dedup_id            text,
+    source_queue        text COLLATE "C",
+    origin_msg_id       bigint,
+    source_sent_at      timestamptz,
+    source_receive_count integer,
+    source_first_received_at timestamptz,
+    source_last_received_at timestamptz,
+    dead_lettered_at    timestamptz,
     CONSTRAINT messages_pkey PRIMARY KEY (queue_name, msg_id)
 );
 COMMENT ON TABLE courier.messages IS
@@ -64,7 +94,62 @@ COMMENT ON TABLE courier.messages IS
 -- delayed messages sort after now and are never visited.
 CREATE INDEX messages_visible_idx ON courier.messages (queue_name, visible_at, msg_id);
 
--- Definitions and messages are user data: pg_dump must keep them.
+-- FIFO queues: walks a group's messages in order.
+CREATE INDEX messages_group_idx ON courier.messages (queue_name, group_id, msg_id)
+    WHERE group_id IS NOT NULL;
+
+-- FIFO message groups.  A group row is the lock that orders everything done to
+-- the group's messages (senders, receivers, deleters all take it first), and
+-- it says when the group may deliver next:
+--   visible_at   end of the current lease of the group's in-flight messages,
+--                or when its next message becomes visible; 'infinity' when the
+--                group is empty (tick() removes such rows)
+--   inflight     messages leased by the group's last receive and not yet
+--                deleted or released
+CREATE TABLE courier.message_groups (
+    visible_at          timestamptz NOT NULL,
+    inflight            integer NOT NULL DEFAULT 0,
+    queue_name          text COLLATE "C" NOT NULL,
+    group_id            text COLLATE "C" NOT NULL,
+    CONSTRAINT message_groups_pkey PRIMARY KEY (queue_name, group_id)
+);
+COMMENT ON TABLE courier.message_groups IS 'pg_courier FIFO message groups and when each may deliver next';
+-- receive() on a FIFO queue takes the ready group that has waited longest.
+CREATE INDEX message_groups_ready_idx ON courier.message_groups (queue_name, visible_at, group_id);
+
+-- FIFO deduplication history: a dedup id seen on a queue within its
+-- dedup_window maps to the message first sent with it.
+CREATE TABLE courier.dedup (
+    msg_id              bigint,
+    expires_at          timestamptz NOT NULL,
+    queue_name          text COLLATE "C" NOT NULL,
+    dedup_id            text COLLATE "C" NOT NULL,
+    CONSTRAINT dedup_pkey PRIMARY KEY (queue_name, dedup_id)
+);
+COMMENT ON TABLE courier.dedup IS 'pg_courier FIFO deduplication ids and the message each first produced';
+CREATE INDEX dedup_expiry_idx ON courier.dedup (queue_name, expires_at);
+
+-- Who purged, dropped or redrove what, and when.
+CREATE SEQUENCE courier.audit_id_seq AS bigint;
+CREATE TABLE courier.audit_log (
+    audit_id            bigint NOT NULL DEFAULT pg_catalog.nextval('courier.audit_id_seq'::pg_catalog.regclass),
+    at                  timestamptz NOT NULL,
+    session_role        name NOT NULL DEFAULT pg_catalog.session_user(),
+    current_role_name   name NOT NULL DEFAULT pg_catalog.current_user(),
+    action              text NOT NULL,
+    object_kind         text NOT NULL,
+    object_name         text NOT NULL,
+    details             jsonb,
+    CONSTRAINT audit_log_pkey PRIMARY KEY (audit_id)
+);
+COMMENT ON TABLE courier.audit_log IS 'pg_courier audit trail: purges, drops and redrives';
+
+-- Definitions, messages, groups, dedup history and the audit trail are user
+-- data: pg_dump must keep them.
 SELECT pg_catalog.pg_extension_config_dump('courier.queues', '');
 SELECT pg_catalog.pg_extension_config_dump('courier.messages', '');
 SELECT pg_catalog.pg_extension_config_dump('courier.message_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('courier.message_groups', '');
+SELECT pg_catalog.pg_extension_config_dump('courier.dedup', '');
+SELECT pg_catalog.pg_extension_config_dump('courier.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('courier.audit_id_seq', '');

@@ -34,6 +34,7 @@ END
 $$;
 
 -- Internal: validate every queue attribute that is not null.
+-- Internal: validate every queue attribute that is not null.
 CREATE FUNCTION courier._check_queue_attributes(
     visibility_timeout interval, delay interval, retention interval, max_message_bytes integer)
 RETURNS void
@@ -63,24 +64,97 @@ BEGIN
 END
 $$;
 
+-- Internal: validate the FIFO and redrive settings of queue q (as they will
+-- be stored), and pin its dead-letter queue so it cannot be dropped meanwhile.
+CREATE FUNCTION courier._check_queue_policy(q courier.queues)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    dlq_fifo boolean;
+BEGIN
+    IF q.content_based_dedup AND NOT q.fifo THEN
+        RAISE EXCEPTION 'content_based_dedup is only for FIFO queues'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Create the queue with fifo => true.';
+    END IF;
+    PERFORM courier._check_duration('dedup_window', q.dedup_window,
+                                    interval '1 second', interval '1 day', '1 second and 1 day');
+    IF (q.dead_letter_queue IS NULL) <> (q.max_receive_count IS NULL) THEN
+        RAISE EXCEPTION 'dead_letter_queue and max_receive_count must be set together'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass dead_letter_queue => '''' to remove the redrive policy.';
+    END IF;
+    IF q.dead_letter_queue IS NULL THEN
+        RETURN;
+    END IF;
+    IF q.max_receive_count < 1 OR q.max_receive_count > 1000 THEN
+        RAISE EXCEPTION 'max_receive_count must be between 1 and 1000'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('The value given was %s.', q.max_receive_count);
+    END IF;
+    IF q.dead_letter_queue = q.queue_name THEN
+        RAISE EXCEPTION 'queue "%" cannot be its own dead-letter queue', q.queue_name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT d.fifo INTO dlq_fifo
+      FROM courier.queues AS d
+     WHERE d.queue_name = q.dead_letter_queue
+       FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'dead-letter queue "%" does not exist', q.dead_letter_queue
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Create it first with courier.create_queue().';
+    END IF;
+    IF dlq_fifo <> q.fifo THEN
+        RAISE EXCEPTION 'the dead-letter queue of a % queue must be a % queue',
+                        CASE WHEN q.fifo THEN 'FIFO' ELSE 'standard' END,
+                        CASE WHEN q.fifo THEN 'FIFO' ELSE 'standard' END
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Queue "%s" is %s.', q.dead_letter_queue,
+                                  CASE WHEN dlq_fifo THEN 'a FIFO queue' ELSE 'a standard queue' END);
+    END IF;
+END
+$$;
+
+-- Internal: append to the audit trail.
+CREATE FUNCTION courier._audit(action text, object_kind text, object_name text, details jsonb)
+RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO courier.audit_log (at, action, object_kind, object_name, details)
+    VALUES (courier.now(), action, object_kind, object_name, details)
+$$;
+
 CREATE FUNCTION courier.create_queue(
     queue_name          text,
     visibility_timeout  interval DEFAULT '30 seconds',
     delay               interval DEFAULT '0',
     retention           interval DEFAULT '4 days',
-    max_message_bytes   integer  DEFAULT 262144)
+    max_message_bytes   integer  DEFAULT 262144,
+    fifo                boolean  DEFAULT false,
+    content_based_dedup boolean  DEFAULT false,
+    dedup_window        interval DEFAULT '5 minutes',
+    dead_letter_queue   text     DEFAULT NULL,
+    max_receive_count   integer  DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     ts timestamptz := courier.now();
+    q courier.queues;
 BEGIN
     PERFORM courier._require('queue_name', queue_name IS NULL);
     PERFORM courier._require('visibility_timeout', visibility_timeout IS NULL);
     PERFORM courier._require('delay', delay IS NULL);
     PERFORM courier._require('retention', retention IS NULL);
     PERFORM courier._require('max_message_bytes', max_message_bytes IS NULL);
+    PERFORM courier._require('fifo', fifo IS NULL);
+    PERFORM courier._require('content_based_dedup', content_based_dedup IS NULL);
+    PERFORM courier._require('dedup_window', dedup_window IS NULL);
 
     IF queue_name !~ '^[A-Za-z0-9_-]+(\.fifo)?$' OR length(queue_name) > 80 THEN
         RAISE EXCEPTION 'invalid queue name "%"', queue_name
@@ -89,11 +163,22 @@ BEGIN
     END IF;
     PERFORM courier._check_queue_attributes(visibility_timeout, delay, retention, max_message_bytes);
 
-    INSERT INTO courier.queues AS q
-        (queue_name, visibility_timeout, delay, retention, max_message_bytes, created_at, updated_at)
-    VALUES (create_queue.queue_name, create_queue.visibility_timeout, create_queue.delay,
-            create_queue.retention, create_queue.max_message_bytes, ts, ts)
-    ON CONFLICT ON CONSTRAINT queues_pkey DO NOTHING;
+    q.queue_name := create_queue.queue_name;
+    q.visibility_timeout := create_queue.visibility_timeout;
+    q.delay := create_queue.delay;
+    q.retention := create_queue.retention;
+    q.max_message_bytes := create_queue.max_message_bytes;
+    q.created_at := ts;
+    q.updated_at := ts;
+    q.fifo := create_queue.fifo;
+    q.content_based_dedup := create_queue.content_based_dedup;
+    q.dedup_window := create_queue.dedup_window;
+    q.dead_letter_queue := nullif(create_queue.dead_letter_queue, '');
+    q.max_receive_count := create_queue.max_receive_count;
+    PERFORM courier._check_queue_policy(q);
+
+    INSERT INTO courier.queues SELECT (q).*
+        ON CONFLICT ON CONSTRAINT queues_pkey DO NOTHING;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'queue "%" already exists', queue_name
             USING ERRCODE = 'duplicate_object',
@@ -101,44 +186,72 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION courier.create_queue(text, interval, interval, interval, integer) IS
-    'create a standard queue';
+COMMENT ON FUNCTION courier.create_queue(text, interval, interval, interval, integer, boolean, boolean, interval, text, integer) IS
+    'create a standard or FIFO queue, optionally with a dead-letter queue';
 
 CREATE FUNCTION courier.alter_queue(
     queue_name          text,
     visibility_timeout  interval DEFAULT NULL,
     delay               interval DEFAULT NULL,
     retention           interval DEFAULT NULL,
-    max_message_bytes   integer  DEFAULT NULL)
+    max_message_bytes   integer  DEFAULT NULL,
+    content_based_dedup boolean  DEFAULT NULL,
+    dedup_window        interval DEFAULT NULL,
+    dead_letter_queue   text     DEFAULT NULL,
+    max_receive_count   integer  DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    q courier.queues;
 BEGIN
     PERFORM courier._require('queue_name', queue_name IS NULL);
     PERFORM courier._check_queue_attributes(visibility_timeout, delay, retention, max_message_bytes);
 
-    UPDATE courier.queues AS q
-       SET visibility_timeout = coalesce(alter_queue.visibility_timeout, q.visibility_timeout),
-           delay = coalesce(alter_queue.delay, q.delay),
-           retention = coalesce(alter_queue.retention, q.retention),
-           max_message_bytes = coalesce(alter_queue.max_message_bytes, q.max_message_bytes),
-           updated_at = courier.now()
-     WHERE q.queue_name = alter_queue.queue_name;
+    SELECT * INTO q FROM courier.queues AS c
+     WHERE c.queue_name = alter_queue.queue_name FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'queue "%" does not exist', queue_name
             USING ERRCODE = 'undefined_object';
     END IF;
+    q.visibility_timeout := coalesce(alter_queue.visibility_timeout, q.visibility_timeout);
+    q.delay := coalesce(alter_queue.delay, q.delay);
+    q.retention := coalesce(alter_queue.retention, q.retention);
+    q.max_message_bytes := coalesce(alter_queue.max_message_bytes, q.max_message_bytes);
+    q.content_based_dedup := coalesce(alter_queue.content_based_dedup, q.content_based_dedup);
+    q.dedup_window := coalesce(alter_queue.dedup_window, q.dedup_window);
+    IF alter_queue.dead_letter_queue = '' THEN
+        -- '' removes the redrive policy, as in SQS
+        q.dead_letter_queue := NULL;
+        q.max_receive_count := NULL;
+    ELSE
+        q.dead_letter_queue := coalesce(alter_queue.dead_letter_queue, q.dead_letter_queue);
+        q.max_receive_count := coalesce(alter_queue.max_receive_count, q.max_receive_count);
+    END IF;
+    q.updated_at := courier.now();
+    PERFORM courier._check_queue_policy(q);
+
+    UPDATE courier.queues AS c
+       SET visibility_timeout = q.visibility_timeout, delay = q.delay,
+           retention = q.retention, max_message_bytes = q.max_message_bytes,
+           content_based_dedup = q.content_based_dedup, dedup_window = q.dedup_window,
+           dead_letter_queue = q.dead_letter_queue, max_receive_count = q.max_receive_count,
+           updated_at = q.updated_at
+     WHERE c.queue_name = alter_queue.queue_name;
 END
 $$;
-COMMENT ON FUNCTION courier.alter_queue(text, interval, interval, interval, integer) IS
-    'change queue attributes; a null argument leaves that attribute unchanged';
+COMMENT ON FUNCTION courier.alter_queue(text, interval, interval, interval, integer, boolean, interval, text, integer) IS
+    'change queue attributes; a null argument leaves that attribute unchanged, dead_letter_queue => '''' removes the redrive policy';
 
 CREATE FUNCTION courier.drop_queue(queue_name text, if_exists boolean DEFAULT false)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    n bigint;
+    users text;
 BEGIN
     PERFORM courier._require('queue_name', queue_name IS NULL);
     PERFORM courier._require('if_exists', if_exists IS NULL);
@@ -162,7 +275,21 @@ BEGIN
         RAISE EXCEPTION 'queue "%" does not exist', queue_name
             USING ERRCODE = 'undefined_object';
     END IF;
+    -- Checked after the DELETE, which waited for anyone pinning this queue as
+    -- their dead-letter queue, so this new statement sees them.
+    SELECT string_agg(format('"%s"', q.queue_name), ', ' ORDER BY q.queue_name) INTO users
+      FROM courier.queues AS q WHERE q.dead_letter_queue = drop_queue.queue_name;
+    IF users IS NOT NULL THEN
+        RAISE EXCEPTION 'queue "%" is the dead-letter queue of %', queue_name, users
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  HINT = 'Remove their redrive policy first: courier.alter_queue(name, dead_letter_queue => '''').';
+    END IF;
+    -- Groups first: receivers lock a group before its messages.
+    DELETE FROM courier.message_groups AS g WHERE g.queue_name = drop_queue.queue_name;
     DELETE FROM courier.messages AS m WHERE m.queue_name = drop_queue.queue_name;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    DELETE FROM courier.dedup AS d WHERE d.queue_name = drop_queue.queue_name;
+    PERFORM courier._audit('drop_queue', 'queue', queue_name, jsonb_build_object('messages', n));
     RETURN true;
 END
 $$;
@@ -183,13 +310,18 @@ BEGIN
         RAISE EXCEPTION 'queue "%" does not exist', queue_name
             USING ERRCODE = 'undefined_object';
     END IF;
+    -- Groups first: receivers lock a group before its messages.
+    DELETE FROM courier.message_groups AS g WHERE g.queue_name = purge_queue.queue_name;
     DELETE FROM courier.messages AS m WHERE m.queue_name = purge_queue.queue_name;
     GET DIAGNOSTICS n = ROW_COUNT;
+    -- As in SQS, a purge also forgets the deduplication history.
+    DELETE FROM courier.dedup AS d WHERE d.queue_name = purge_queue.queue_name;
+    PERFORM courier._audit('purge_queue', 'queue', queue_name, jsonb_build_object('messages', n));
     RETURN n;
 END
 $$;
 COMMENT ON FUNCTION courier.purge_queue(text) IS
-    'delete every message of a queue (visible, in flight and delayed); returns how many';
+    'delete every message of a queue (visible, in flight and delayed) and its dedup history; returns how many';
 
 CREATE FUNCTION courier.list_queues()
 RETURNS TABLE (
@@ -199,12 +331,18 @@ RETURNS TABLE (
     retention           interval,
     max_message_bytes   integer,
     created_at          timestamptz,
-    updated_at          timestamptz)
+    updated_at          timestamptz,
+    fifo                boolean,
+    content_based_dedup boolean,
+    dedup_window        interval,
+    dead_letter_queue   text,
+    max_receive_count   integer)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT q.queue_name, q.visibility_timeout, q.delay, q.retention, q.max_message_bytes,
-           q.created_at, q.updated_at
+           q.created_at, q.updated_at, q.fifo, q.content_based_dedup, q.dedup_window,
+           q.dead_letter_queue, q.max_receive_count
       FROM courier.queues AS q
      ORDER BY q.queue_name
 $$;

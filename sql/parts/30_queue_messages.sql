@@ -17,7 +17,9 @@ CREATE TYPE courier.received AS (
     receive_count       integer,
     sent_at             timestamptz,
     first_received_at   timestamptz,
-    visible_at          timestamptz
+    visible_at          timestamptz,
+    group_id            text,
+    dedup_id            text
 );
 COMMENT ON TYPE courier.received IS
     'a leased message: receipt names this lease; visible_at is when the lease ends';
@@ -26,33 +28,38 @@ CREATE FUNCTION courier.send(
     queue_name  text,
     payload     jsonb,
     headers     jsonb DEFAULT NULL,
-    delay       interval DEFAULT NULL)
+    delay       interval DEFAULT NULL,
+    group_id    text DEFAULT NULL,
+    dedup_id    text DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'courier_send'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION courier.send(text, jsonb, jsonb, interval) IS
-    'send one message; visible to consumers after commit (and after delay); returns its id';
+COMMENT ON FUNCTION courier.send(text, jsonb, jsonb, interval, text, text) IS
+    'send one message; visible to consumers after commit (and after delay); returns its id (the original id for a FIFO duplicate)';
 
 CREATE FUNCTION courier.send_batch(
     queue_name  text,
     payloads    jsonb[],
     headers     jsonb[] DEFAULT NULL,
-    delay       interval DEFAULT NULL)
+    delay       interval DEFAULT NULL,
+    group_ids   text[] DEFAULT NULL,
+    dedup_ids   text[] DEFAULT NULL)
 RETURNS SETOF bigint
 AS 'MODULE_PATHNAME', 'courier_send_batch'
 LANGUAGE C VOLATILE ROWS 100;
-COMMENT ON FUNCTION courier.send_batch(text, jsonb[], jsonb[], interval) IS
+COMMENT ON FUNCTION courier.send_batch(text, jsonb[], jsonb[], interval, text[], text[]) IS
     'send several messages in one call; returns their ids in input order';
 
 CREATE FUNCTION courier.receive(
     queue_name          text,
     max_messages        integer DEFAULT 1,
-    visibility_timeout  interval DEFAULT NULL)
+    visibility_timeout  interval DEFAULT NULL,
+    wait                interval DEFAULT '0')
 RETURNS SETOF courier.received
 AS 'MODULE_PATHNAME', 'courier_receive'
 LANGUAGE C VOLATILE ROWS 10;
-COMMENT ON FUNCTION courier.receive(text, integer, interval) IS
-    'lease up to max_messages visible messages for visibility_timeout (queue default when null)';
+COMMENT ON FUNCTION courier.receive(text, integer, interval, interval) IS
+    'lease up to max_messages visible messages for visibility_timeout (queue default when null); wait long-polls until a message arrives';
 
 CREATE FUNCTION courier.delete(queue_name text, receipt text)
 RETURNS boolean

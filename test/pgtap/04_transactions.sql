@@ -123,7 +123,7 @@ SELECT courier.send('sec_q', '"warm up"') \gset
 SELECT courier.delete('sec_q', receipt) FROM courier.receive('sec_q') \gset
 
 CREATE SCHEMA evil;
-CREATE TABLE evil.queues (LIKE courier.queues);
+CREATE TABLE evil.queues (LIKE courier.queues INCLUDING DEFAULTS);
 CREATE TABLE evil.messages (LIKE courier.messages INCLUDING DEFAULTS);
 INSERT INTO evil.queues VALUES ('sec_q', '0', '0', '14 days', 1048576, now(), now());
 INSERT INTO evil.messages (msg_id, visible_at, sent_at, queue_name, payload)

@@ -3,12 +3,14 @@
 -- clock-dependent, so the output shows facts about them instead.
 \set VERBOSITY terse
 
+\x on
 SELECT p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid) AS args,
        pg_catalog.pg_get_function_result(p.oid) AS result, p.proisstrict AS strict
   FROM pg_catalog.pg_proc p
  WHERE p.pronamespace = 'courier'::regnamespace
    AND p.proname !~ '^_'
  ORDER BY 1, 2;
+\x off
 
 -- Nothing is granted to PUBLIC.
 SELECT count(*) AS public_executable
