@@ -20,6 +20,34 @@
 
 #include "plan.h"
 
+static bool schema_checked = false;
+
+/*
+ * The SQL objects must be those of this library's version: after a new
+ * library is installed, its statements fail on the old tables until
+ * ALTER EXTENSION ... UPDATE has run.  Say so instead of failing obscurely.
+ * Checked once per backend, before the first plan is prepared.
+ */
+static void
+CheckSchemaVersion(void)
+{
+	char	   *installed;
+
+	if (SPI_execute("SELECT extversion FROM pg_catalog.pg_extension"
+					" WHERE extname OPERATOR(pg_catalog.=) 'pg_courier'",
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the pg_courier extension version");
+	installed = SPI_processed == 1
+		? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : NULL;
+	if (installed == NULL || strcmp(installed, COURIER_VERSION) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_courier library version %s does not match the installed extension version %s",
+						COURIER_VERSION, installed ? installed : "(none)"),
+				 errhint("Run ALTER EXTENSION pg_courier UPDATE; in this database.")));
+	schema_checked = true;
+}
+
 /*
  * Return the plan cached in *cache, preparing and keeping it on first use.
  * The caller must be connected to SPI.
@@ -31,6 +59,8 @@ CourierPlan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes)
 
 	if (*cache != NULL)
 		return *cache;
+	if (!schema_checked)
+		CheckSchemaVersion();
 
 	plan = SPI_prepare(sql, nargs, argtypes);
 	if (plan == NULL)
