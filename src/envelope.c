@@ -64,17 +64,17 @@ JsonbValueKind(const JsonbValue *v)
 	switch (v->type)
 	{
 		case jbvNull:
-			return "null";
+			return "a null";
 		case jbvString:
-			return "string";
+			return "a string";
 		case jbvNumeric:
-			return "number";
+			return "a number";
 		case jbvBool:
-			return "boolean";
+			return "a boolean";
 		case jbvBinary:
-			return JsonContainerIsArray(v->val.binary.data) ? "array" : "object";
+			return JsonContainerIsArray(v->val.binary.data) ? "an array" : "an object";
 		default:
-			return "value";
+			return "a value";
 	}
 }
 
@@ -126,13 +126,13 @@ CheckHeaderValue(const char *key, int keylen, JsonbValue *v)
 		{
 			if (tok == WJB_ELEM && elem.type == jbvBinary)
 				BadHeader(key, keylen,
-						  "An array header may hold only strings, numbers, booleans and nulls, not a nested %s.",
+						  "An array header may hold only strings, numbers, booleans and nulls, not %s.",
 						  &elem);
 		}
 		return;
 	}
 	BadHeader(key, keylen,
-			  "A header value is a string, a number or an array of scalars, not a %s.", v);
+			  "A header value is a string, a number or an array of scalars, not %s.", v);
 }
 
 static text *
@@ -141,7 +141,7 @@ EnvelopeText(const char *key, int keylen, const JsonbValue *v)
 	int			nchars;
 
 	if (v->type != jbvString)
-		BadHeader(key, keylen, "This reserved header must be a string, not a %s.", v);
+		BadHeader(key, keylen, "This reserved header must be a string, not %s.", v);
 	nchars = pg_mbstrlen_with_len(v->val.string.val, v->val.string.len);
 	if (nchars < 1 || nchars > COURIER_MAX_ENVELOPE_TEXT)
 		ereport(ERROR,
@@ -165,13 +165,23 @@ EnvelopeSchemaVersion(const char *key, int keylen, const JsonbValue *v)
 	else if (v->type == jbvString)
 		str = pnstrdup(v->val.string.val, v->val.string.len);
 	else
-		BadHeader(key, keylen, "schema_version must be a positive integer, not a %s.", v);
+		BadHeader(key, keylen, "schema_version must be a positive integer, not %s.", v);
 
 	for (p = str; *p; p++)
 	{
 		if (!isdigit((unsigned char) *p) || result > PG_INT32_MAX)
 			break;
 		result = result * 10 + (*p - '0');
+	}
+	/* an integral number written with a fraction (2.0) is still integral */
+	if (v->type == jbvNumeric && *p == '.' && p > str)
+	{
+		const char *f = p + 1;
+
+		while (*f == '0')
+			f++;
+		if (*f == '\0')
+			p = (char *) f;
 	}
 	if (*p != '\0' || p == str || result < 1 || result > PG_INT32_MAX)
 		ereport(ERROR,
@@ -196,7 +206,13 @@ EnvelopeOccurredAt(const char *key, int keylen, const JsonbValue *v)
 	TimestampTz ts;
 
 	if (v->type != jbvString)
-		BadHeader(key, keylen, "occurred_at must be a timestamp string, not a %s.", v);
+		BadHeader(key, keylen, "occurred_at must be a timestamp string, not %s.", v);
+	/* ISO 8601 only: no special words such as 'now' or 'epoch' */
+	if (v->val.string.len == 0 || !isdigit((unsigned char) v->val.string.val[0]))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid header \"occurred_at\""),
+				 errdetail("occurred_at must be an ISO 8601 timestamp such as \"2026-01-02T03:04:05Z\".")));
 
 	str = pnstrdup(v->val.string.val, v->val.string.len);
 	callback.callback = OccurredAtErrorContext;

@@ -5,7 +5,7 @@
 -- Assumes CREATE EXTENSION pgtap; CREATE EXTENSION pg_courier; were run.
 -- Time moves only through courier.clock_offset; nothing sleeps.
 BEGIN;
-SELECT plan(162);
+SELECT plan(166);
 
 -- Fingerprint of everything pg_courier stores, to prove a rejected call
 -- changed nothing.
@@ -388,8 +388,12 @@ SELECT * FROM pg_temp.rejects($$SELECT courier.send('sr_main', '1', '{"schema_ve
 SELECT * FROM pg_temp.rejects($$SELECT courier.send('sr_main', '1', '{"schema_version": 1.5}')$$, '22023', 'schema_version 1.5');
 SELECT * FROM pg_temp.rejects($$SELECT courier.send('sr_main', '1', '{"schema_version": "2147483648"}')$$, '22023', 'schema_version 2147483648');
 SELECT * FROM pg_temp.rejects($$SELECT courier.send('sr_main', '1', '{"schema_version": true}')$$, '22023', 'a boolean schema_version');
-SELECT * FROM pg_temp.rejects($$SELECT courier.send('sr_main', '1', '{"occurred_at": "not a timestamp"}')$$, '22007',
+SELECT * FROM pg_temp.rejects($$SELECT courier.send('sr_main', '1', '{"occurred_at": "not a timestamp"}')$$, '22023',
                               'occurred_at that is not a timestamp');
+SELECT * FROM pg_temp.rejects($$SELECT courier.send('sr_main', '1', '{"occurred_at": "now"}')$$, '22023',
+                              'occurred_at given as a special word');
+SELECT * FROM pg_temp.rejects($$SELECT courier.send('sr_main', '1', '{"occurred_at": "2024-01-01Tgarbage"}')$$, '22007',
+                              'occurred_at with a malformed time');
 SELECT * FROM pg_temp.rejects($$SELECT courier.send('sr_main', '1', '{"occurred_at": "2024-02-30T00:00:00Z"}')$$, '22008',
                               'occurred_at on a day that does not exist');
 SELECT * FROM pg_temp.rejects($$SELECT courier.send('sr_main', '1', '{"occurred_at": "infinity"}')$$, '22023',

@@ -130,6 +130,45 @@ SELECT courier.delete('q', '1:1:0123456789abcdef') AS deleted,
        courier.change_visibility('q', '1:1:0123456789abcdef', '1 s') AS changed,
        courier.release('q', '1:1:0123456789abcdef') AS released;
 
+-- FIFO and redrive rules
+SELECT pg_temp.try($$SELECT courier.send('q', '{}', group_id => 'g')$$);
+SELECT pg_temp.try($$SELECT courier.send('q', '{}', dedup_id => 'd')$$);
+SELECT pg_temp.try($$SELECT courier.create_queue('r', content_based_dedup => true)$$);
+SELECT pg_temp.try($$SELECT courier.create_queue('r', fifo => true, dedup_window => '2 days')$$);
+SELECT pg_temp.try($$SELECT courier.create_queue('r', dead_letter_queue => 'q')$$);
+SELECT pg_temp.try($$SELECT courier.create_queue('r', dead_letter_queue => 'q', max_receive_count => 0)$$);
+SELECT pg_temp.try($$SELECT courier.create_queue('r', dead_letter_queue => 'nope', max_receive_count => 3)$$);
+SELECT pg_temp.try($$SELECT courier.create_queue('r', fifo => true, dead_letter_queue => 'q', max_receive_count => 3)$$);
+SELECT pg_temp.try($$SELECT courier.alter_queue('q', dead_letter_queue => 'q', max_receive_count => 3)$$);
+SELECT pg_temp.try($$SELECT courier.create_queue('r', fifo => NULL)$$);
+SELECT pg_temp.try($$SELECT courier.redrive('nope')$$);
+SELECT pg_temp.try($$SELECT courier.redrive(NULL)$$);
+SELECT pg_temp.try($$SELECT courier.redrive('q', 'q')$$);
+SELECT pg_temp.try($$SELECT courier.redrive('q', 'nope')$$);
+SELECT pg_temp.try($$SELECT courier.redrive('q', max_messages => 0)$$);
+SELECT pg_temp.try($$SELECT courier.receive('q', wait => '1 hour')$$);
+SELECT pg_temp.try($$SELECT courier.receive('q', wait => NULL)$$);
+SELECT pg_temp.try($$SELECT courier.receive('q', wait => '-1 s')$$);
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT pg_temp.try($$SELECT courier.receive('q', wait => '1 s')$$);
+ROLLBACK;
+SELECT courier.create_queue('f.fifo', fifo => true);
+SELECT pg_temp.try($$SELECT courier.send('f.fifo', '{}')$$);
+SELECT pg_temp.try($$SELECT courier.send('f.fifo', '{}', group_id => 'g')$$);
+SELECT pg_temp.try($$SELECT courier.send('f.fifo', '{}', group_id => 'g', dedup_id => 'd', delay => '1 s')$$);
+SELECT pg_temp.try($$SELECT courier.send('f.fifo', '{}', group_id => 'has space', dedup_id => 'd')$$);
+SELECT pg_temp.try(format($$SELECT courier.send('f.fifo', '{}', group_id => 'g', dedup_id => %L)$$, repeat('d', 129)));
+SELECT pg_temp.try($$SELECT courier.send('f.fifo', '{}', group_id => '', dedup_id => 'd')$$);
+SELECT pg_temp.try($$SELECT courier.send_batch('f.fifo', ARRAY['{}', '{}']::jsonb[], group_ids => ARRAY['g'])$$);
+SELECT pg_temp.try($$SELECT courier.create_queue('q2', dead_letter_queue => 'f.fifo', max_receive_count => 1)$$);
+SELECT courier.create_queue('uses-q', dead_letter_queue => 'q', max_receive_count => 2);
+SELECT pg_temp.try($$SELECT courier.drop_queue('q')$$);
+SELECT courier.drop_queue('uses-q');
+SELECT courier.drop_queue('f.fifo');
+-- the audit trail records the drops, not the failed attempts
+SELECT action, object_name FROM courier.audit_log
+ WHERE object_name IN ('q', 'uses-q', 'f.fifo') ORDER BY audit_id;
+
 -- drop_queue needs READ COMMITTED
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT pg_temp.try($$SELECT courier.drop_queue('q')$$);
