@@ -26,12 +26,16 @@ echo "$DIR" >"$RUN_DIR/cluster_dir"
 
 PORT=$(free_port 5433)
 say "starting a cluster on port $PORT"
-start_cluster "$DIR" "$PORT"
+start_cluster "$DIR" "$PORT" "courier.databases = 'courier_demo'"
 createdb courier_demo
 psql -X -q -d courier_demo -c 'CREATE EXTENSION pg_courier'
 
 say "running examples/demo.sql"
 psql -X -d courier_demo -v ON_ERROR_STOP=1 -f "$PROJECT_DIR/examples/demo.sql"
+if [ -f "$PROJECT_DIR/examples/exercise1.sql" ]; then
+    say "running examples/exercise1.sql (retries, dead letters, redrive)"
+    psql -X -d courier_demo -v ON_ERROR_STOP=1 -f "$PROJECT_DIR/examples/exercise1.sql"
+fi
 
 cat <<MSG
 
