@@ -17,7 +17,8 @@
  * queue each came from or to a destination.  Each message leaves the
  * dead-letter queue and enters the destination in the same transaction, and
  * messages are picked with SKIP LOCKED, so two overlapping redrives (two
- * pg_cron runs) never move the same message.
+ * pg_cron runs) never move the same message.  The audit trail records the
+ * ids of the dead letters moved (the first thousand of each call).
  *
  *-------------------------------------------------------------------------
  */
@@ -27,6 +28,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
@@ -195,8 +197,23 @@ FindDestination(Destination **cache, int *ncache, text *name, bool fifo)
 }
 
 /* Redrive from a standard dead-letter queue, in batches. */
+/*
+ * Remember a moved dead letter's id for the audit trail (the first
+ * AUDIT_MAX_IDS of them; the count is always complete).
+ */
+#define AUDIT_MAX_IDS 1000
+
+static void
+NoteMoved(ArrayBuildState **ids, int64 moved, int64 msg_id)
+{
+	if (moved < AUDIT_MAX_IDS)
+		*ids = accumArrayResult(*ids, Int64GetDatum(msg_id), false, INT8OID,
+								CurrentMemoryContext);
+}
+
 static int64
-RedriveStandard(text *dlq, text *destination, int64 limit, TimestampTz now)
+RedriveStandard(text *dlq, text *destination, int64 limit, TimestampTz now,
+				ArrayBuildState **ids)
 {
 	Oid			argtypes[4] = {TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID};
 	Datum		values[4];
@@ -222,18 +239,25 @@ RedriveStandard(text *dlq, text *destination, int64 limit, TimestampTz now)
 		CHECK_FOR_INTERRUPTS();
 		values[3] = Int64GetDatum(batch);
 		plan = CourierPlan(&redrive_take_plan,
-						   "DELETE FROM courier.messages AS m"
+						   /*
+							* The pick is a CTE so it runs once: as an IN
+							* subquery it may be run again per row and
+							* return more than $4 messages in all.
+							*/
+						   "WITH picked AS ("
+						   "    SELECT c.msg_id FROM courier.messages AS c"
+						   "     WHERE c.queue_name OPERATOR(pg_catalog.=) $1"
+						   "       AND c.visible_at OPERATOR(pg_catalog.<=) $2"
+						   "       AND ($3 IS NOT NULL OR EXISTS ("
+						   "           SELECT 1 FROM courier.queues AS q"
+						   "            WHERE q.queue_name OPERATOR(pg_catalog.=) c.source_queue))"
+						   "     ORDER BY c.msg_id"
+						   "     LIMIT $4"
+						   "       FOR UPDATE SKIP LOCKED"
+						   ")"
+						   " DELETE FROM courier.messages AS m USING picked AS p"
 						   " WHERE m.queue_name OPERATOR(pg_catalog.=) $1"
-						   "   AND m.msg_id IN ("
-						   "       SELECT c.msg_id FROM courier.messages AS c"
-						   "        WHERE c.queue_name OPERATOR(pg_catalog.=) $1"
-						   "          AND c.visible_at OPERATOR(pg_catalog.<=) $2"
-						   "          AND ($3 IS NOT NULL OR EXISTS ("
-						   "              SELECT 1 FROM courier.queues AS q"
-						   "               WHERE q.queue_name OPERATOR(pg_catalog.=) c.source_queue))"
-						   "        ORDER BY c.msg_id"
-						   "        LIMIT $4"
-						   "          FOR UPDATE SKIP LOCKED)"
+						   "   AND m.msg_id OPERATOR(pg_catalog.=) p.msg_id"
 						   " RETURNING" DEAD_LETTER_COLUMNS,
 						   4, argtypes);
 		if (SPI_execute_plan(plan, values, nulls, false, 0) != SPI_OK_DELETE_RETURNING)
@@ -256,6 +280,7 @@ RedriveStandard(text *dlq, text *destination, int64 limit, TimestampTz now)
 
 			CHECK_FOR_INTERRUPTS();
 			(void) CourierEnqueue(d->name, &d->queue, &dls[i].msg, now);
+			NoteMoved(ids, moved + i, dls[i].msg_id);
 		}
 		moved += n;
 		if ((int64) n < batch)
@@ -271,7 +296,8 @@ RedriveStandard(text *dlq, text *destination, int64 limit, TimestampTz now)
  * group, then the message.
  */
 static int64
-RedriveFifo(text *dlq, text *destination, int64 limit, TimestampTz now)
+RedriveFifo(text *dlq, text *destination, int64 limit, TimestampTz now,
+			ArrayBuildState **ids)
 {
 	Oid			next_types[4] = {TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID};
 	Datum		next_values[4];
@@ -359,17 +385,18 @@ RedriveFifo(text *dlq, text *destination, int64 limit, TimestampTz now)
 
 		(void) CourierInsertMessage(d->name, &dl.msg, now + d->queue.delay_usec, now);
 		CourierWaitNoteSend(d->name);
+		NoteMoved(ids, moved, dl.msg_id);
 		moved++;
 	}
 	return moved;
 }
 
 static void
-Audit(text *dlq, text *destination, int64 max_messages, int64 moved)
+Audit(text *dlq, text *destination, int64 max_messages, int64 moved, ArrayBuildState *ids)
 {
-	Oid			argtypes[4] = {TEXTOID, TEXTOID, INT8OID, INT8OID};
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Oid			argtypes[5] = {TEXTOID, TEXTOID, INT8OID, INT8OID, INT8ARRAYOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	SPIPlanPtr	plan;
 
 	values[0] = PointerGetDatum(dlq);
@@ -380,11 +407,14 @@ Audit(text *dlq, text *destination, int64 max_messages, int64 moved)
 	if (max_messages < 0)
 		nulls[2] = 'n';
 	values[3] = Int64GetDatum(moved);
+	values[4] = ids ? makeArrayResult(ids, CurrentMemoryContext)
+		: PointerGetDatum(construct_empty_array(INT8OID));
 	plan = CourierPlan(&audit_plan,
 					   "SELECT courier._audit('redrive', 'queue', $1,"
 					   "    pg_catalog.jsonb_build_object('destination', $2::pg_catalog.text,"
-					   "        'max_messages', $3::pg_catalog.int8, 'moved', $4::pg_catalog.int8))",
-					   4, argtypes);
+					   "        'max_messages', $3::pg_catalog.int8, 'moved', $4::pg_catalog.int8,"
+					   "        'msg_ids', pg_catalog.to_jsonb($5::pg_catalog.int8[])))",
+					   5, argtypes);
 	if (SPI_execute_plan(plan, values, nulls, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "courier.redrive: audit failed");
 }
@@ -404,6 +434,7 @@ courier_redrive(PG_FUNCTION_ARGS)
 	int			ncache = 0;
 	TimestampTz now;
 	int64		moved;
+	ArrayBuildState *ids = NULL;
 
 	CourierArgNotNull(fcinfo, 0, "dead_letter_queue");
 	dlq = PG_GETARG_TEXT_PP(0);
@@ -432,10 +463,10 @@ courier_redrive(PG_FUNCTION_ARGS)
 	}
 	now = CourierNow();
 	if (dlq_queue.fifo)
-		moved = RedriveFifo(dlq, destination, limit, now);
+		moved = RedriveFifo(dlq, destination, limit, now, &ids);
 	else
-		moved = RedriveStandard(dlq, destination, limit, now);
-	Audit(dlq, destination, limit, moved);
+		moved = RedriveStandard(dlq, destination, limit, now, &ids);
+	Audit(dlq, destination, limit, moved, ids);
 	SPI_finish();
 
 	PG_RETURN_INT64(moved);
