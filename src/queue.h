@@ -82,12 +82,13 @@ typedef struct CourierGroupLock
 	text	   *group_id;
 	TimestampTz lease_end;		/* the message's visible_at before the call */
 	int32		inflight;
+	bool		holds;			/* the lease is running and was not given back */
 } CourierGroupLock;
 
 extern bool CourierLockGroupOf(text *queue_name, const CourierReceipt *receipt,
 							   CourierGroupLock *lock);
 extern void CourierGroupAfterExtend(text *queue_name, const CourierGroupLock *lock,
-									TimestampTz new_end, bool release, TimestampTz now);
+									TimestampTz new_end, bool release);
 
 /* queue_dlq.c */
 extern void CourierMoveToDeadLetterFifo(text *queue_name, const CourierQueue *queue,

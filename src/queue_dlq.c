@@ -12,7 +12,8 @@
  * are here.  As in SQS, a standard dead letter keeps its send time (retention
  * counts from the original send) and a FIFO dead letter's send time restarts.
  *
- * redrive() moves dead letters back, oldest first, as new messages (new id,
+ * redrive() moves dead letters back (only messages that died elsewhere, not
+ * messages sent to the dead-letter queue directly), oldest first, as new messages (new id,
  * receive count reset, the dead letter's id kept in origin_msg_id), to the
  * queue each came from or to a destination.  Each message leaves the
  * dead-letter queue and enters the destination in the same transaction, and
@@ -247,6 +248,7 @@ RedriveStandard(text *dlq, text *destination, int64 limit, TimestampTz now,
 						   "WITH picked AS ("
 						   "    SELECT c.msg_id FROM courier.messages AS c"
 						   "     WHERE c.queue_name OPERATOR(pg_catalog.=) $1"
+						   "       AND c.dead_lettered_at IS NOT NULL"
 						   "       AND c.visible_at OPERATOR(pg_catalog.<=) $2"
 						   "       AND ($3 IS NOT NULL OR EXISTS ("
 						   "           SELECT 1 FROM courier.queues AS q"
@@ -333,6 +335,7 @@ RedriveFifo(text *dlq, text *destination, int64 limit, TimestampTz now,
 						   "SELECT c.msg_id, c.group_id, c.source_queue FROM courier.messages AS c"
 						   " WHERE c.queue_name OPERATOR(pg_catalog.=) $1"
 						   "   AND c.msg_id OPERATOR(pg_catalog.>) $4"
+						   "   AND c.dead_lettered_at IS NOT NULL"
 						   "   AND c.visible_at OPERATOR(pg_catalog.<=) $2"
 						   "   AND ($3 IS NOT NULL OR EXISTS ("
 						   "       SELECT 1 FROM courier.queues AS q"

@@ -244,6 +244,13 @@ SetGroupVisibility(text *queue_name, text *group_id, TimestampTz new_end, bool o
 		elog(ERROR, "courier: group update failed");
 }
 
+/* Set when a group may deliver next, keeping inflight. */
+static void
+SetGroupVisibleAt(text *queue_name, text *group_id, TimestampTz visible_at)
+{
+	SetGroupVisibility(queue_name, group_id, visible_at, true);
+}
+
 /*
  * Lease what the next ready group can give, at most req->max_messages - taken
  * messages; returns how many were leased, or -1 when no group is ready.
@@ -256,8 +263,8 @@ LeaseFromNextGroup(CourierLeaseRequest *req, int taken, ArrayBuildState **visite
 	const CourierQueue *queue = req->queue;
 	Oid			pick_types[3] = {TEXTOID, TIMESTAMPTZOID, TEXTARRAYOID};
 	Datum		pick_values[3];
-	Oid			head_types[3] = {TEXTOID, TEXTOID, INT8OID};
-	Datum		head_values[3];
+	Oid			head_types[4] = {TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID};
+	Datum		head_values[4];
 	text	   *group_id;
 	TimestampTz cutoff = req->now - queue->retention_usec;
 	TimestampTz next_visible = DT_NOEND;
@@ -266,6 +273,7 @@ LeaseFromNextGroup(CourierLeaseRequest *req, int taken, ArrayBuildState **visite
 	ArrayBuildState *doomed_ids = NULL;
 	int			nlease = 0;
 	int			ndoomed = 0;
+	bool		blocked = false;
 	uint64		nhead;
 	uint64		row;
 	bool		isnull;
@@ -304,17 +312,21 @@ LeaseFromNextGroup(CourierLeaseRequest *req, int taken, ArrayBuildState **visite
 								CurrentMemoryContext);
 
 	/* 2. Its first messages, in order; lease the visible prefix. */
+again:
 	head_values[0] = PointerGetDatum(req->queue_name);
 	head_values[1] = PointerGetDatum(group_id);
 	head_values[2] = Int64GetDatum((int64) want);
+	head_values[3] = TimestampTzGetDatum(cutoff);
 	plan = CourierPlan(&group_head_plan,
-					   "SELECT m.msg_id, m.visible_at, m.sent_at, m.receive_count"
+					   "SELECT m.msg_id, m.visible_at, m.sent_at, m.receive_count,"
+					   "       m.returned_at IS NULL AND m.receive_count OPERATOR(pg_catalog.>) 0"
 					   "  FROM courier.messages AS m"
 					   " WHERE m.queue_name OPERATOR(pg_catalog.=) $1"
 					   "   AND m.group_id OPERATOR(pg_catalog.=) $2"
+					   "   AND m.sent_at OPERATOR(pg_catalog.>) $4"
 					   " ORDER BY m.msg_id"
 					   " LIMIT $3",
-					   3, head_types);
+					   4, head_types);
 	if (SPI_execute_plan(plan, head_values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "courier: group scan failed");
 	nhead = SPI_processed;
@@ -324,15 +336,18 @@ LeaseFromNextGroup(CourierLeaseRequest *req, int taken, ArrayBuildState **visite
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		Datum		msg_id = SPI_getbinval(tup, desc, 1, &isnull);
 		TimestampTz visible_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 2, &isnull));
-		TimestampTz sent_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull));
 		int32		receive_count = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+		bool		leased = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
 
-		if (sent_at <= cutoff)
-			continue;			/* expired: never delivered, tick() removes it */
 		if (visible_at > req->now)
 		{
-			/* in flight or still delayed: nothing behind it may go first */
+			/*
+			 * Still delayed (or given back with a delay): nothing behind it
+			 * may go first.  In flight under a lease: the whole group waits,
+			 * even for messages before it that became visible again.
+			 */
 			next_visible = visible_at;
+			blocked = leased;
 			break;
 		}
 		if (queue->dead_letter_queue != NULL && receive_count >= queue->max_receive_count)
@@ -347,11 +362,28 @@ LeaseFromNextGroup(CourierLeaseRequest *req, int taken, ArrayBuildState **visite
 	}
 	SPI_freetuptable(SPI_tuptable);
 
+	if (blocked)
+	{
+		/* a message of the group is in flight: wait for its lease */
+		SetGroupVisibleAt(req->queue_name, group_id, next_visible);
+		return 0;
+	}
+
 	/* 3. Poison messages go to the dead-letter queue; that unblocks the group. */
 	if (ndoomed > 0)
+	{
 		CourierMoveToDeadLetterFifo(req->queue_name, queue, group_id,
 									makeArrayResult(doomed_ids, CurrentMemoryContext),
 									req->now);
+		if (nlease == 0 && next_visible == DT_NOEND && (int) nhead == want)
+		{
+			/* only poison so far, and maybe more behind it: look again */
+			doomed_ids = NULL;
+			ndoomed = 0;
+			CHECK_FOR_INTERRUPTS();
+			goto again;
+		}
+	}
 
 	/* 4. Lease the visible prefix, all with one lease end. */
 	if (nlease > 0)
@@ -374,7 +406,8 @@ LeaseFromNextGroup(CourierLeaseRequest *req, int taken, ArrayBuildState **visite
 						   "           receive_count = m.receive_count OPERATOR(pg_catalog.+) 1,"
 						   "           first_received_at = COALESCE(m.first_received_at, $3),"
 						   "           last_received_at = $3,"
-						   "           receipt_nonce = $5"
+						   "           receipt_nonce = $5,"
+						   "           returned_at = NULL"
 						   "     WHERE m.queue_name OPERATOR(pg_catalog.=) $1"
 						   "       AND m.msg_id OPERATOR(pg_catalog.=) ANY ($2)"
 						   "    RETURNING m.*"
@@ -466,7 +499,7 @@ CourierLockGroupOf(text *queue_name, const CourierReceipt *receipt, CourierGroup
 	values[2] = Int32GetDatum(receipt->receive_count);
 	values[3] = Int64GetDatum(receipt->nonce);
 	plan = CourierPlan(&group_lock_plan,
-					   "SELECT g.group_id, g.inflight, m.visible_at"
+					   "SELECT g.group_id, g.inflight, m.visible_at, m.returned_at IS NULL"
 					   "  FROM courier.messages AS m"
 					   "  JOIN courier.message_groups AS g"
 					   "    ON g.queue_name OPERATOR(pg_catalog.=) m.queue_name"
@@ -483,6 +516,8 @@ CourierLockGroupOf(text *queue_name, const CourierReceipt *receipt, CourierGroup
 	lock->group_id = DatumGetTextPCopy(SPI_getbinval(tup, desc, 1, &isnull));
 	lock->inflight = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
 	lock->lease_end = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull));
+	lock->holds = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull)) &&
+		lock->lease_end > CourierNow();
 	return true;
 }
 
@@ -493,12 +528,12 @@ CourierLockGroupOf(text *queue_name, const CourierReceipt *receipt, CourierGroup
  */
 void
 CourierGroupAfterExtend(text *queue_name, const CourierGroupLock *lock,
-						TimestampTz new_end, bool release, TimestampTz now)
+						TimestampTz new_end, bool release)
 {
+	if (!lock->holds)
+		return;					/* run out or given back: it held nothing */
 	if (release)
 	{
-		if (lock->lease_end <= now)
-			return;				/* the lease had run out: it held nothing */
 		if (lock->inflight <= 1)
 			SetGroup(queue_name, lock->group_id, new_end, 0);
 		else
@@ -534,7 +569,7 @@ CourierDeleteFifo(text *queue_name, const CourierReceipt *receipt)
 
 	/* The group's last in-flight message is done: the group is ready now. */
 	now = CourierNow();
-	if (lock.lease_end > now)
+	if (lock.holds)
 	{
 		if (lock.inflight <= 1)
 			SetGroup(queue_name, lock.group_id, now, 0);

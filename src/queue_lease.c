@@ -66,6 +66,7 @@ static SPIPlanPtr delete_batch_plan = NULL;
 static SPIPlanPtr extend_plan = NULL;
 static SPIPlanPtr extend_fifo_plan = NULL;
 static SPIPlanPtr probe_plan = NULL;
+static SPIPlanPtr probe_fifo_plan = NULL;
 
 /* The WHERE clause that names one lease of a standard queue; $1 is the queue. */
 #define LEASE_MATCH \
@@ -100,7 +101,8 @@ static SPIPlanPtr probe_plan = NULL;
 	"           receive_count = m.receive_count OPERATOR(pg_catalog.+) 1," \
 	"           first_received_at = COALESCE(m.first_received_at, $2)," \
 	"           last_received_at = $2," \
-	"           receipt_nonce = $6" \
+	"           receipt_nonce = $6," \
+	"           returned_at = NULL" \
 	"      FROM picked AS p" \
 	"     WHERE m.queue_name OPERATOR(pg_catalog.=) $1" \
 	"       AND m.msg_id OPERATOR(pg_catalog.=) p.msg_id"
@@ -540,17 +542,18 @@ courier_delete_batch(PG_FUNCTION_ARGS)
  * Move the end of a lease to now + usec, keeping it within 12 hours of the
  * receive (the SQS rule: rejected, not clamped; ending a lease now is always
  * allowed).  error, when not NULL, is recorded as the message's last_error.
- * release says the consumer gives the message back (for FIFO group
- * bookkeeping).
+ * release says the consumer gives the message back: the lease then no longer
+ * holds a FIFO group (returned_at), however often the receipt is used again.
  */
 static bool
 ExtendLease(text *queue_name, const CourierReceipt *receipt, int64 usec, text *error,
 			bool release)
 {
-	static Oid	argtypes[7] = {TEXTOID, INT8OID, INT4OID, INT8OID,
-							   TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID};
-	Datum		values[7];
-	char		nulls[7];
+	static Oid	argtypes[9] = {TEXTOID, INT8OID, INT4OID, INT8OID,
+							   TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, BOOLOID,
+							   TIMESTAMPTZOID};
+	Datum		values[9];
+	char		nulls[9];
 	TimestampTz now = CourierNow();
 	TimestampTz new_visible = now + usec;
 	CourierGroupLock group;
@@ -567,6 +570,8 @@ ExtendLease(text *queue_name, const CourierReceipt *receipt, int64 usec, text *e
 	values[6] = PointerGetDatum(error);
 	if (error == NULL)
 		nulls[6] = 'n';
+	values[7] = BoolGetDatum(release);
+	values[8] = TimestampTzGetDatum(now);
 
 	SPI_connect();
 	if (receipt->fifo && !CourierLockGroupOf(queue_name, receipt, &group))
@@ -578,21 +583,22 @@ ExtendLease(text *queue_name, const CourierReceipt *receipt, int64 usec, text *e
 
 #define EXTEND_SQL \
 	"UPDATE courier.messages AS m" \
-	"   SET visible_at = $5, last_error = COALESCE($7, m.last_error)" \
+	"   SET visible_at = $5, last_error = COALESCE($7, m.last_error)," \
+	"       returned_at = CASE WHEN $8 THEN $9 ELSE m.returned_at END" \
 	" WHERE" LEASE_MATCH \
 	"   AND m.last_received_at OPERATOR(pg_catalog.>=) $6"
 	if (receipt->fifo)
 		plan = CourierPlan(&extend_fifo_plan, EXTEND_SQL " AND m.group_id IS NOT NULL",
-						   7, argtypes);
+						   9, argtypes);
 	else
 		plan = CourierPlan(&extend_plan, EXTEND_SQL " AND m.group_id IS NULL",
-						   7, argtypes);
+						   9, argtypes);
 	if (SPI_execute_plan(plan, values, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "courier: lease update failed");
 	done = (SPI_processed == 1);
 
 	if (done && receipt->fifo)
-		CourierGroupAfterExtend(queue_name, &group, new_visible, release, now);
+		CourierGroupAfterExtend(queue_name, &group, new_visible, release);
 	else if (!done)
 	{
 		/*
@@ -601,10 +607,13 @@ ExtendLease(text *queue_name, const CourierReceipt *receipt, int64 usec, text *e
 		 * concurrent re-lease or delete; the statement's own snapshot would
 		 * still show the old lease.
 		 */
-		plan = CourierPlan(&probe_plan,
-						   "SELECT m.last_received_at FROM courier.messages AS m"
-						   " WHERE" LEASE_MATCH,
-						   4, argtypes);
+#define PROBE_SQL "SELECT m.last_received_at FROM courier.messages AS m WHERE" LEASE_MATCH
+		if (receipt->fifo)
+			plan = CourierPlan(&probe_fifo_plan, PROBE_SQL " AND m.group_id IS NOT NULL",
+							   4, argtypes);
+		else
+			plan = CourierPlan(&probe_plan, PROBE_SQL " AND m.group_id IS NULL",
+							   4, argtypes);
 		if (SPI_execute_plan(plan, values, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "courier: lease lookup failed");
 		if (SPI_processed == 1)

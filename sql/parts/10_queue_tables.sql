@@ -53,6 +53,9 @@ CREATE SEQUENCE courier.message_id_seq AS bigint;
 --   group_id         FIFO message group (null on standard queues)
 --   dedup_id         FIFO deduplication id the message was sent with
 --   origin_msg_id    set by redrive: the dead-lettered message this one replays
+--   returned_at      when the consumer gave the current lease back (release, or
+--                    change_visibility to 0): such a lease no longer holds its
+--                    FIFO group
 --   source_*, dead_lettered_at
 --                    evidence kept when a message moves to a dead-letter queue:
 --                    the queue it died in, when it was sent there, and how often
@@ -85,6 +88,7 @@ CREATE TABLE courier.messages (
     source_first_received_at timestamptz,
     source_last_received_at timestamptz,
     dead_lettered_at    timestamptz,
+    returned_at         timestamptz,
     CONSTRAINT messages_pkey PRIMARY KEY (queue_name, msg_id)
 );
 COMMENT ON TABLE courier.messages IS

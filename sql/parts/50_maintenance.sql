@@ -27,7 +27,8 @@ END
 $$;
 
 -- Internal: remove expired messages of a FIFO queue group by group (each group
--- locked first, as every FIFO writer does), and groups left empty.
+-- locked first, as every FIFO writer does); _collect_groups then removes the
+-- groups this leaves empty.
 CREATE FUNCTION courier._expire_fifo(q courier.queues, now timestamptz, max_rows integer)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
@@ -61,11 +62,13 @@ BEGIN
 END
 $$;
 
--- Internal: remove FIFO groups that hold no message.  A group row is locked
--- before the check, and the check is a new statement, so it sees every
--- message committed by a sender that held the lock before us; a sender that
--- comes after us waits and then creates the group again.
-CREATE FUNCTION courier._collect_groups(q courier.queues, max_rows integer)
+-- Internal: remove FIFO groups that hold no message: those a receive found
+-- empty ('infinity') and ready ones (emptied by deletes or expiry), the
+-- longest waiting first.  A group row is locked before the check, and the
+-- check is a new statement, so it sees every message committed by a sender
+-- that held the lock before us; a sender that comes after us waits and then
+-- creates the group again.
+CREATE FUNCTION courier._collect_groups(q courier.queues, now timestamptz, max_rows integer)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -77,7 +80,9 @@ BEGIN
     FOR g IN
         SELECT mg.group_id
           FROM courier.message_groups AS mg
-         WHERE mg.queue_name = q.queue_name AND mg.visible_at = 'infinity'
+         WHERE mg.queue_name = q.queue_name
+           AND (mg.visible_at <= now OR mg.visible_at = 'infinity')
+         ORDER BY mg.visible_at
          LIMIT max_rows
            FOR UPDATE SKIP LOCKED
     LOOP
@@ -111,7 +116,7 @@ BEGIN
     FOR q IN SELECT * FROM courier.queues ORDER BY queue_name LOOP
         IF q.fifo THEN
             expired := expired + courier._expire_fifo(q, ts, batch);
-            groups_removed := groups_removed + courier._collect_groups(q, batch);
+            groups_removed := groups_removed + courier._collect_groups(q, ts, 1000);
             DELETE FROM courier.dedup AS d
              WHERE d.queue_name = q.queue_name AND d.expires_at <= ts;
             GET DIAGNOSTICS k = ROW_COUNT;
