@@ -75,6 +75,17 @@ _PG_init(void)
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	/*
+	 * The rest needs the postmaster: shared memory for long polling, and the
+	 * workers, whose databases a server-start setting names (defining such a
+	 * setting later is an error, so it exists only when preloaded).
+	 */
+	if (!process_shared_preload_libraries_in_progress)
+	{
+		CourierReserveGUCPrefix("courier");
+		return;
+	}
+
 	DefineCustomStringVariable("courier.databases",
 							   "Databases whose courier.tick() the background worker runs.",
 							   "A comma-separated list; one worker per database.  Needs "
@@ -85,10 +96,9 @@ _PG_init(void)
 							   0,
 							   NULL, NULL, NULL);
 
+	/* after every definition: reserving drops placeholders still undefined */
 	CourierReserveGUCPrefix("courier");
 
-	if (!process_shared_preload_libraries_in_progress)
-		return;
 	CourierWaitRequestShmem();
 	if (!IsBinaryUpgrade)
 		CourierRegisterWorkers();

@@ -54,6 +54,7 @@ PG_FUNCTION_INFO_V1(courier_release);
 #define COURIER_MAX_RECEIVE 1000
 #define COURIER_MAX_NAP_MS 1000		/* a sleeping receive looks again at least this often */
 #define COURIER_FIRST_POLL_MS 10	/* polling without shared memory starts here */
+#define COURIER_MAX_POLL_MS 250	/* ... and backs off to this */
 
 int			courier_max_wait = 20000;	/* ms */
 
@@ -360,7 +361,7 @@ courier_receive(PG_FUNCTION_ARGS)
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 Min(sleep_ms, poll_ms), CourierWaitEventReceive());
 			ResetLatch(MyLatch);
-			poll_ms = Min(poll_ms * 2, COURIER_MAX_NAP_MS);
+			poll_ms = Min(poll_ms * 2, COURIER_MAX_POLL_MS);
 		}
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -427,7 +428,12 @@ courier_delete(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	if (receipt.fifo)
+	{
+		/* the next message of the group may now be delivered */
 		deleted = CourierDeleteFifo(queue_name, &receipt);
+		if (deleted)
+			CourierWaitNoteSend(queue_name);
+	}
 	else
 		deleted = DeleteStandard(queue_name, &receipt);
 	if (!deleted)
@@ -529,7 +535,10 @@ courier_delete_batch(PG_FUNCTION_ARGS)
 	{
 		CHECK_FOR_INTERRUPTS();
 		if (receipts[i].fifo && CourierDeleteFifo(queue_name, &receipts[i]))
+		{
 			ndeleted++;
+			CourierWaitNoteSend(queue_name);
+		}
 	}
 	if (ndeleted == 0)
 		(void) NothingMatched(queue_name);
@@ -599,6 +608,15 @@ ExtendLease(text *queue_name, const CourierReceipt *receipt, int64 usec, text *e
 
 	if (done && receipt->fifo)
 		CourierGroupAfterExtend(queue_name, &group, new_visible, release);
+	if (done)
+	{
+		/*
+		 * The message (and on FIFO perhaps its group) becomes receivable at
+		 * new_visible: wake waiters at commit so they can look, or plan
+		 * their next look for then.
+		 */
+		CourierWaitNoteSend(queue_name);
+	}
 	else if (!done)
 	{
 		/*

@@ -104,6 +104,8 @@ RunTick(MemoryContext loop_context)
 		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		/* as an idle backend would: autovacuum must see the rows tick() removed */
+		(void) pgstat_report_stat(true);
 	}
 	PG_CATCH();
 	{
