@@ -53,6 +53,18 @@ static SPIPlanPtr redrive_lock_plan = NULL;
 static SPIPlanPtr redrive_take_one_plan = NULL;
 static SPIPlanPtr audit_plan = NULL;
 
+/*
+ * The dead letters of queue $1 a redrive may take at time $2: not leased, and
+ * with somewhere to go (destination $3, or a source queue that still exists).
+ */
+#define REDRIVABLE \
+	" c.queue_name OPERATOR(pg_catalog.=) $1" \
+	" AND c.dead_lettered_at IS NOT NULL" \
+	" AND c.visible_at OPERATOR(pg_catalog.<=) $2" \
+	" AND ($3 IS NOT NULL OR EXISTS (" \
+	"     SELECT 1 FROM courier.queues AS q" \
+	"      WHERE q.queue_name OPERATOR(pg_catalog.=) c.source_queue))"
+
 /* Columns every dead letter is read with, for re-sending. */
 #define DEAD_LETTER_COLUMNS \
 	" m.msg_id, m.source_queue, m.type, m.schema_version, m.correlation_id," \
@@ -247,12 +259,7 @@ RedriveStandard(text *dlq, text *destination, int64 limit, TimestampTz now,
 							*/
 						   "WITH picked AS ("
 						   "    SELECT c.msg_id FROM courier.messages AS c"
-						   "     WHERE c.queue_name OPERATOR(pg_catalog.=) $1"
-						   "       AND c.dead_lettered_at IS NOT NULL"
-						   "       AND c.visible_at OPERATOR(pg_catalog.<=) $2"
-						   "       AND ($3 IS NOT NULL OR EXISTS ("
-						   "           SELECT 1 FROM courier.queues AS q"
-						   "            WHERE q.queue_name OPERATOR(pg_catalog.=) c.source_queue))"
+						   "     WHERE" REDRIVABLE
 						   "     ORDER BY c.msg_id"
 						   "     LIMIT $4"
 						   "       FOR UPDATE SKIP LOCKED"
@@ -333,13 +340,8 @@ RedriveFifo(text *dlq, text *destination, int64 limit, TimestampTz now,
 		next_values[3] = Int64GetDatum(last);
 		plan = CourierPlan(&redrive_next_plan,
 						   "SELECT c.msg_id, c.group_id, c.source_queue FROM courier.messages AS c"
-						   " WHERE c.queue_name OPERATOR(pg_catalog.=) $1"
+						   " WHERE" REDRIVABLE
 						   "   AND c.msg_id OPERATOR(pg_catalog.>) $4"
-						   "   AND c.dead_lettered_at IS NOT NULL"
-						   "   AND c.visible_at OPERATOR(pg_catalog.<=) $2"
-						   "   AND ($3 IS NOT NULL OR EXISTS ("
-						   "       SELECT 1 FROM courier.queues AS q"
-						   "        WHERE q.queue_name OPERATOR(pg_catalog.=) c.source_queue))"
 						   " ORDER BY c.msg_id"
 						   " LIMIT 1",
 						   4, next_types);
