@@ -91,7 +91,7 @@ extern void CourierGroupAfterExtend(text *queue_name, const CourierGroupLock *lo
 									TimestampTz new_end, bool release);
 
 /* queue_dlq.c */
-extern void CourierMoveToDeadLetterFifo(text *queue_name, const CourierQueue *queue,
+extern uint64 CourierMoveToDeadLetterFifo(text *queue_name, const CourierQueue *queue,
 										text *group_id, Datum ids, TimestampTz now);
 
 /* Columns of courier.received, in order; the lease statements produce them. */

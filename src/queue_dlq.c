@@ -73,17 +73,22 @@ static SPIPlanPtr audit_plan = NULL;
 
 /*
  * Move messages `ids` (all of group group_id, whose lock the caller holds) of
- * a FIFO queue to its dead-letter queue.  The dead-letter group is joined
+ * a FIFO queue to its dead-letter queue; returns how many moved (none if the
+ * dead-letter queue was dropped meanwhile).  The dead-letter group is joined
  * first: group locks are always taken before message rows.
  */
-void
+uint64
 CourierMoveToDeadLetterFifo(text *queue_name, const CourierQueue *queue,
 							text *group_id, Datum ids, TimestampTz now)
 {
+	uint64		moved;
+
 	Oid			argtypes[4] = {TEXTOID, INT8ARRAYOID, TIMESTAMPTZOID, TEXTOID};
 	Datum		values[4];
 	SPIPlanPtr	plan;
 
+	/* a move sends to the dead-letter queue: hold its send lock, as senders do */
+	CourierLockQueue(queue->dead_letter_queue, AccessShareLock);
 	CourierJoinGroup(queue->dead_letter_queue, group_id, now);
 
 	values[0] = PointerGetDatum(queue_name);
@@ -95,6 +100,9 @@ CourierMoveToDeadLetterFifo(text *queue_name, const CourierQueue *queue,
 					   "    DELETE FROM courier.messages AS m"
 					   "     WHERE m.queue_name OPERATOR(pg_catalog.=) $1"
 					   "       AND m.msg_id OPERATOR(pg_catalog.=) ANY ($2)"
+					   /* dropped meanwhile: leave the messages where they are */
+					   "       AND EXISTS (SELECT 1 FROM courier.queues AS dq"
+					   "                    WHERE dq.queue_name OPERATOR(pg_catalog.=) $4)"
 					   "    RETURNING m.*"
 					   ")"
 					   " INSERT INTO courier.messages"
@@ -112,7 +120,9 @@ CourierMoveToDeadLetterFifo(text *queue_name, const CourierQueue *queue,
 					   4, argtypes);
 	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "courier: dead-letter move failed");
+	moved = SPI_processed;
 	CourierWaitNoteSend(queue->dead_letter_queue);
+	return moved;
 }
 
 /* A dead letter read back for re-sending, copied out of SPI memory. */

@@ -372,10 +372,12 @@ again:
 	/* 3. Poison messages go to the dead-letter queue; that unblocks the group. */
 	if (ndoomed > 0)
 	{
-		CourierMoveToDeadLetterFifo(req->queue_name, queue, group_id,
-									makeArrayResult(doomed_ids, CurrentMemoryContext),
-									req->now);
-		if (nlease == 0 && next_visible == DT_NOEND && (int) nhead == want)
+		uint64		moved = CourierMoveToDeadLetterFifo(req->queue_name, queue, group_id,
+														makeArrayResult(doomed_ids,
+																		CurrentMemoryContext),
+														req->now);
+
+		if (moved > 0 && nlease == 0 && next_visible == DT_NOEND && (int) nhead == want)
 		{
 			/* only poison so far, and maybe more behind it: look again */
 			doomed_ids = NULL;

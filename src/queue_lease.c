@@ -174,6 +174,11 @@ LeaseStandard(CourierLeaseRequest *req, int want, int64 *moved)
 						   7, argtypes);
 	else
 	{
+		/*
+		 * A move sends to the dead-letter queue: hold its send lock, as any
+		 * sender does, so it cannot be dropped under the move.
+		 */
+		CourierLockQueue(queue->dead_letter_queue, AccessShareLock);
 		values[7] = Int32GetDatum(queue->max_receive_count);
 		values[8] = PointerGetDatum(queue->dead_letter_queue);
 		plan = CourierPlan(&lease_dlq_plan,
@@ -185,6 +190,9 @@ LeaseStandard(CourierLeaseRequest *req, int want, int64 *moved)
 						   "     WHERE m.queue_name OPERATOR(pg_catalog.=) $1"
 						   "       AND m.msg_id OPERATOR(pg_catalog.=) p.msg_id"
 						   "       AND p.receive_count OPERATOR(pg_catalog.>=) $8"
+						   /* dropped meanwhile: leave the message where it is */
+						   "       AND EXISTS (SELECT 1 FROM courier.queues AS dq"
+						   "                    WHERE dq.queue_name OPERATOR(pg_catalog.=) $9)"
 						   "    RETURNING m.*"
 						   "), moved AS ("
 						   "    INSERT INTO courier.messages"

@@ -1,8 +1,9 @@
 -- Periodic work: courier.tick(), called by the background worker or pg_cron.
 
 -- Internal: remove up to max_rows expired messages of a standard queue, oldest
--- first.  Only the oldest max_rows messages are examined, so a queue whose
--- oldest messages are not expired costs one short index scan.
+-- first.  Only the oldest max_rows messages are examined, and only when the
+-- very oldest has expired, so a queue with nothing to expire costs one index
+-- probe.
 CREATE FUNCTION courier._expire_standard(q courier.queues, now timestamptz, max_rows integer)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
@@ -11,6 +12,13 @@ AS $$
 DECLARE
     n bigint;
 BEGIN
+    PERFORM 1 FROM (SELECT c.sent_at FROM courier.messages AS c
+                     WHERE c.queue_name = q.queue_name
+                     ORDER BY c.msg_id LIMIT 1) AS oldest
+     WHERE oldest.sent_at <= now - q.retention;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
     DELETE FROM courier.messages AS m
      WHERE m.queue_name = q.queue_name
        AND m.msg_id IN (SELECT o.msg_id
@@ -39,6 +47,13 @@ DECLARE
     n bigint := 0;
     k bigint;
 BEGIN
+    PERFORM 1 FROM (SELECT c.sent_at FROM courier.messages AS c
+                     WHERE c.queue_name = q.queue_name
+                     ORDER BY c.msg_id LIMIT 1) AS oldest
+     WHERE oldest.sent_at <= now - q.retention;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
     FOR g IN
         SELECT DISTINCT o.group_id
           FROM (SELECT c.group_id, c.sent_at
@@ -78,12 +93,22 @@ DECLARE
     n bigint := 0;
 BEGIN
     FOR g IN
+        -- Only groups that look empty are locked: a group that holds
+        -- messages is never kept from its receivers and senders.
         SELECT mg.group_id
           FROM courier.message_groups AS mg
          WHERE mg.queue_name = q.queue_name
-           AND (mg.visible_at <= now OR mg.visible_at = 'infinity')
-         ORDER BY mg.visible_at
-         LIMIT max_rows
+           AND mg.group_id IN (
+               SELECT c.group_id
+                 FROM (SELECT g2.group_id
+                         FROM courier.message_groups AS g2
+                        WHERE g2.queue_name = q.queue_name
+                          AND (g2.visible_at <= now OR g2.visible_at = 'infinity')
+                        ORDER BY g2.visible_at
+                        LIMIT max_rows) AS c
+                WHERE NOT EXISTS (SELECT 1 FROM courier.messages AS m
+                                   WHERE m.queue_name = q.queue_name
+                                     AND m.group_id = c.group_id))
            FOR UPDATE SKIP LOCKED
     LOOP
         PERFORM 1 FROM courier.messages AS m
