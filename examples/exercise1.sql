@@ -244,6 +244,9 @@ SELECT dead_letter_queue, source_queue, payload->>'command_id' AS command_id,
        error, receive_count, schema_version, type
   FROM courier.dead_letters WHERE dead_letter_queue = 'commands-dlq';
 SELECT msg_id AS dead_msg_id FROM courier.dead_letters WHERE dead_letter_queue = 'commands-dlq' \gset
+\echo '-- and the statistics show the failure: one dead letter from commands, held in commands-dlq'
+SELECT queue_name, visible, in_flight, delayed, dead_letters_held, dead_letter_queue, dead_lettered
+  FROM courier.queue_stats WHERE queue_name IN ('commands', 'commands-dlq') ORDER BY queue_name;
 
 \echo
 \echo '== 5. The consumer learns schema version 99; redrive (t = 80 s)'

@@ -454,6 +454,51 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.redrive(text, text, integer) IS
     'move up to max_messages dead letters back to their source queue (or to destination) as new messages; returns how many moved';
 
+-- What each queue holds right now, for DBAs and for alarms.  Counted from the
+-- messages table when read (cumulative counters of sends, receives and
+-- deletes come later, from shared memory); reading it costs a scan of each
+-- queue's messages, never anything on the hot paths.
+CREATE VIEW courier.queue_stats AS
+SELECT q.queue_name,
+       q.fifo,
+       coalesce(s.visible, 0) AS visible,
+       coalesce(s.in_flight, 0) AS in_flight,
+       coalesce(s.delayed, 0) AS delayed,
+       coalesce(s.expired, 0) AS expired,
+       s.oldest_sent_at,
+       c.now OPERATOR(pg_catalog.-) s.oldest_sent_at AS oldest_age,
+       s.max_receive_count_seen,
+       coalesce(s.dead_letters_held, 0) AS dead_letters_held,
+       q.dead_letter_queue,
+       coalesce(d.dead_lettered, 0) AS dead_lettered
+  FROM courier.queues AS q
+ CROSS JOIN (SELECT courier.now() AS now) AS c
+ CROSS JOIN LATERAL (SELECT c.now OPERATOR(pg_catalog.-) q.retention AS cutoff) AS k
+  LEFT JOIN LATERAL (
+       SELECT count(*) FILTER (WHERE m.sent_at OPERATOR(pg_catalog.>) k.cutoff
+                                 AND m.visible_at OPERATOR(pg_catalog.<=) c.now) AS visible,
+              count(*) FILTER (WHERE m.sent_at OPERATOR(pg_catalog.>) k.cutoff
+                                 AND m.visible_at OPERATOR(pg_catalog.>) c.now
+                                 AND m.receive_count OPERATOR(pg_catalog.>) 0
+                                 AND m.returned_at IS NULL) AS in_flight,
+              count(*) FILTER (WHERE m.sent_at OPERATOR(pg_catalog.>) k.cutoff
+                                 AND m.visible_at OPERATOR(pg_catalog.>) c.now
+                                 AND (m.receive_count OPERATOR(pg_catalog.=) 0
+                                      OR m.returned_at IS NOT NULL)) AS delayed,
+              count(*) FILTER (WHERE m.sent_at OPERATOR(pg_catalog.<=) k.cutoff) AS expired,
+              min(m.sent_at) AS oldest_sent_at,
+              max(m.receive_count) AS max_receive_count_seen,
+              count(*) FILTER (WHERE m.dead_lettered_at IS NOT NULL) AS dead_letters_held
+         FROM courier.messages AS m
+        WHERE m.queue_name OPERATOR(pg_catalog.=) q.queue_name) AS s ON true
+  LEFT JOIN LATERAL (
+       SELECT count(*) AS dead_lettered
+         FROM courier.messages AS dl
+        WHERE dl.queue_name OPERATOR(pg_catalog.=) q.dead_letter_queue
+          AND dl.source_queue OPERATOR(pg_catalog.=) q.queue_name) AS d ON true;
+COMMENT ON VIEW courier.queue_stats IS
+    'per queue: visible, in flight, delayed and expired messages, the oldest message''s age, and dead letters';
+
 -- Periodic work: courier.tick(), called by the background worker or pg_cron.
 
 -- Internal: remove up to max_rows expired messages of a standard queue, oldest

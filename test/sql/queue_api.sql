@@ -58,6 +58,11 @@ SELECT payload, headers, type, schema_version, correlation_id, causation_id, ide
 -- everything is leased now
 SELECT count(*) AS visible_now FROM courier.receive('orders', 10);
 
+-- what each queue holds, as a DBA sees it
+SELECT queue_name, fifo, visible, in_flight, delayed, expired, oldest_age IS NOT NULL AS has_oldest,
+       max_receive_count_seen, dead_letters_held, dead_letter_queue, dead_lettered
+  FROM courier.queue_stats ORDER BY queue_name;
+
 -- a queue's messages, as a DBA sees them
 SELECT queue_name, payload, receive_count, last_error
   FROM courier.messages ORDER BY msg_id;
