@@ -4,7 +4,8 @@
  *	  Plans prepared once per backend, and set-returning plumbing.
  *
  * Every statement pg_courier runs through SPI is parsed and planned once per
- * backend and kept (SPI_keepplan); the plan cache re-plans it by itself when
+ * backend, as a generic plan, and kept (SPI_keepplan); the plan cache re-plans
+ * it by itself when
  * a table it uses changes, or when the caller's search_path changes.  That
  * last point is why every statement here names schemas and operators in
  * full (courier.messages, OPERATOR(pg_catalog.=)): re-planning resolves
@@ -62,7 +63,14 @@ CourierPlan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes)
 	if (!schema_checked)
 		CheckSchemaVersion();
 
-	plan = SPI_prepare(sql, nargs, argtypes);
+	/*
+	 * Always the generic plan: the statements are keyed lookups whose best
+	 * plan does not depend on the values, and with the default choice the
+	 * plan cache replanned receive() on every call (its LIMIT parameter makes
+	 * the generic plan look far costlier than it is, so a custom plan always
+	 * "won").  Planning once per backend is what makes the hot paths cheap.
+	 */
+	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for pg_courier statement: %s",
 			 SPI_result_code_string(SPI_result));
