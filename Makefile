@@ -19,7 +19,8 @@ OBJS = \
 	src/queue_fifo.o \
 	src/queue_dlq.o \
 	src/wait.o \
-	src/worker.o
+	src/worker.o \
+	src/pattern.o
 
 # Order matters: later parts use objects created by earlier ones.
 SQL_PARTS = \
@@ -29,6 +30,7 @@ SQL_PARTS = \
 	sql/parts/30_queue_messages.sql \
 	sql/parts/40_dead_letters.sql \
 	sql/parts/50_maintenance.sql \
+	sql/parts/60_patterns.sql \
 	sql/parts/90_privileges.sql
 
 INSTALL_SQL = sql/$(EXTENSION)--$(EXTVERSION).sql

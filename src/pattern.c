@@ -1,0 +1,1738 @@
+/*-------------------------------------------------------------------------
+ *
+ * pattern.c
+ *	  EventBridge event patterns: validation, compilation and matching.
+ *
+ * Vocabulary:
+ *
+ *	  pattern	  a JSON object mirroring the event: nested objects select
+ *				  nested fields, and every leaf is a non-empty list of
+ *				  conditions, e.g. {"detail": {"state": ["running"]}}
+ *	  path		  the dotted name of a leaf ("detail.state").  Dots in keys
+ *				  are the same as nesting, in the pattern and in the event:
+ *				  {"a.b": [1]} matches {"a": {"b": 1}} and the other way round
+ *	  condition   one member of a leaf list: an exact value (string, number,
+ *				  true, false, null) or a match expression, an object with
+ *				  exactly one operator (prefix, suffix, equals-ignore-case,
+ *				  wildcard, anything-but, numeric, exists, cidr).  The
+ *				  conditions of a list are alternatives: any one will do
+ *	  field		  a path with its conditions; the fields of a pattern must all
+ *				  hold
+ *	  term		  one alternative of the whole pattern: $or groups are
+ *				  expanded at compile time (disjunctive normal form), so a
+ *				  compiled pattern is a list of terms, each a list of fields,
+ *				  and it matches when one term does.  This is also the form a
+ *				  rule index needs (one entry per term)
+ *	  leaf value  a scalar found at a path in the event; an event array
+ *				  contributes each of its elements (recursively), an object
+ *				  contributes nothing: conditions never match objects
+ *	  candidate   a leaf value that satisfies some condition of its field,
+ *				  with the array elements it sits in (its membership)
+ *
+ * Semantics follow AWS EventBridge (recorded in test/conformance):
+ *
+ *	  - a field whose path has no leaf value (absent, an object, or []) fails
+ *		every condition but {"exists": false}
+ *	  - null is a value: it matches [null], {"exists": true} and every
+ *		anything-but form, and nothing else; "" is not null
+ *	  - exact values are type-exact ("1" is not 1), numbers compare by value
+ *		(300 matches 300.0) exactly, as PostgreSQL numerics
+ *	  - anything-but matches every present value not excluded, including values
+ *		of other types (anything-but "x" matches 12)
+ *	  - array consistency: the candidates chosen for the fields of one term
+ *		must lie in the same element of every array they share, so
+ *		{"emp": {"first": ["Anna"], "last": ["Jones"]}} does not match
+ *		{"emp": [{"first": "Anna", "last": "Smith"},
+ *				 {"first": "Peter", "last": "Jones"}]}
+ *	  - {"exists": false} holds when the path has no leaf value anywhere in the
+ *		event, whatever array element the other fields use
+ *
+ * Matching walks the event in place (getKeyJsonValueFromContainer and
+ * JsonbIterator over the event's binary form): no pattern re-parsing, no
+ * intermediate jsonb.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+
+#include "catalog/pg_collation.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/pg_list.h"
+#include "utils/builtins.h"
+#include "utils/formatting.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+
+#include "pg_courier.h"
+#include "pattern.h"
+
+/* More '*' than this in one wildcard is rejected, as EventBridge does. */
+#define COURIER_WILDCARD_MAX_STARS	5
+
+typedef struct PatString
+{
+	char	   *str;
+	int			len;
+} PatString;
+
+/* A wildcard: the literal pieces between its '*', escapes removed. */
+typedef struct PatWildcard
+{
+	int			nparts;			/* number of '*' plus one */
+	PatString  *parts;
+} PatWildcard;
+
+typedef struct PatCidr
+{
+	int			family;			/* 4 or 6 */
+	int			bits;
+	uint8		addr[16];		/* host bits cleared */
+} PatCidr;
+
+typedef enum PatCondKind
+{
+	COND_STRING,				/* exact string */
+	COND_NUMBER,				/* exact number, by value */
+	COND_NULL,
+	COND_BOOL,
+	COND_PREFIX,
+	COND_SUFFIX,
+	COND_EQUALS_IGNORE_CASE,
+	COND_WILDCARD,
+	COND_NUMERIC,
+	COND_EXISTS,
+	COND_CIDR,
+	COND_BUT_STRINGS,			/* anything-but "a" / ["a", "b"] */
+	COND_BUT_NUMBERS,			/* anything-but 1 / [1, 2] */
+	COND_BUT_PREFIX,
+	COND_BUT_SUFFIX,
+	COND_BUT_IGNORE_CASE,
+	COND_BUT_WILDCARD
+} PatCondKind;
+
+typedef struct PatCond
+{
+	PatCondKind kind;
+	bool		ignore_case;	/* prefix, suffix: strings are lower-cased */
+	bool		flag;			/* COND_BOOL value; COND_EXISTS value */
+	int			nstrings;		/* strings, prefixes, suffixes; lower-cased
+								 * when compared ignoring case */
+	PatString  *strings;
+	int			nnumbers;
+	Numeric    *numbers;
+	int			nwildcards;
+	PatWildcard *wildcards;
+	Numeric		lower;			/* COND_NUMERIC bounds; NULL = unbounded */
+	Numeric		upper;
+	bool		lower_inclusive;
+	bool		upper_inclusive;
+	PatCidr		cidr;
+} PatCond;
+
+typedef struct PatField
+{
+	char	   *path;			/* dotted path, e.g. "detail.state.status" */
+	int			nsegs;			/* path split at every dot */
+	int		   *seg_start;
+	int		   *seg_end;
+	int			nconds;
+	PatCond    *conds;
+	bool		absent_ok;		/* has {"exists": false} */
+} PatField;
+
+typedef struct PatTerm
+{
+	int			nfields;
+	PatField  **fields;
+} PatTerm;
+
+struct CourierPattern
+{
+	int			nterms;
+	PatTerm    *terms;
+	int			max_fields;
+};
+
+/* Compilation */
+
+typedef struct CompileState
+{
+	MemoryContext cxt;			/* where the compiled pattern lives */
+	StringInfoData where;		/* the key being compiled, for messages */
+	StringInfoData path;		/* its dotted match path */
+} CompileState;
+
+static const char *const operator_names[] = {
+	"prefix", "suffix", "equals-ignore-case", "wildcard", "anything-but",
+	"numeric", "exists", "cidr"
+};
+
+static void PatternError(CompileState *cs, const char *hint, const char *fmt,...)
+			pg_attribute_printf(3, 4) pg_attribute_noreturn();
+
+static void
+PatternError(CompileState *cs, const char *hint, const char *fmt,...)
+{
+	StringInfoData reason;
+
+	initStringInfo(&reason);
+	for (;;)
+	{
+		va_list		args;
+		int			needed;
+
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&reason, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&reason, needed);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid event pattern: %s", reason.data),
+			 cs->where.len > 0 ? errdetail("The problem is at key \"%s\".", cs->where.data) : 0,
+			 hint != NULL ? errhint("%s", hint) : 0));
+}
+
+static bool
+StrEq(const JsonbValue *key, const char *name)
+{
+	return key->type == jbvString &&
+		strlen(name) == (size_t) key->val.string.len &&
+		memcmp(key->val.string.val, name, key->val.string.len) == 0;
+}
+
+static bool
+IsOperatorName(const JsonbValue *key)
+{
+	int			i;
+
+	for (i = 0; i < (int) lengthof(operator_names); i++)
+		if (StrEq(key, operator_names[i]))
+			return true;
+	return false;
+}
+
+static bool
+IsContainer(const JsonbValue *v, bool object)
+{
+	if (v->type != jbvBinary)
+		return false;
+	return object ? JsonContainerIsObject(v->val.binary.data)
+		: JsonContainerIsArray(v->val.binary.data);
+}
+
+#define IsObject(v) IsContainer((v), true)
+#define IsArray(v)	IsContainer((v), false)
+
+/* The key/value pairs of an object, nested containers as jbvBinary. */
+static int
+ObjectPairs(JsonbContainer *c, JsonbValue **keys, JsonbValue **vals)
+{
+	int			n = JsonContainerSize(c);
+	int			i = 0;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	*keys = palloc(sizeof(JsonbValue) * Max(n, 1));
+	*vals = palloc(sizeof(JsonbValue) * Max(n, 1));
+	it = JsonbIteratorInit(c);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			(*keys)[i] = v;
+		else if (tok == WJB_VALUE)
+			(*vals)[i++] = v;
+	}
+	Assert(i == n);
+	return i;
+}
+
+/* The elements of an array, nested containers as jbvBinary. */
+static int
+ArrayElements(JsonbContainer *c, JsonbValue **elems)
+{
+	int			n = JsonContainerSize(c);
+	int			i = 0;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	*elems = palloc(sizeof(JsonbValue) * Max(n, 1));
+	it = JsonbIteratorInit(c);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_ELEM)
+			(*elems)[i++] = v;
+	}
+	Assert(i == n);
+	return i;
+}
+
+/* A JSON value as text, for messages. */
+static char *
+ValueText(const JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			return "null";
+		case jbvBool:
+			return v->val.boolean ? "true" : "false";
+		case jbvString:
+			return psprintf("\"%.*s\"", v->val.string.len, v->val.string.val);
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(numeric_out,
+													   NumericGetDatum(v->val.numeric)));
+		case jbvBinary:
+			return JsonbToCString(NULL, v->val.binary.data, -1);
+		default:
+			return "?";
+	}
+}
+
+static const char *
+ValueKind(const JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			return "null";
+		case jbvBool:
+			return "a boolean";
+		case jbvString:
+			return "a string";
+		case jbvNumeric:
+			return "a number";
+		case jbvBinary:
+			return JsonContainerIsArray(v->val.binary.data) ? "an array" : "an object";
+		default:
+			return "a value";
+	}
+}
+
+static char *
+CopyBytes(MemoryContext cxt, const char *s, int len)
+{
+	char	   *r = MemoryContextAlloc(cxt, len + 1);
+
+	memcpy(r, s, len);
+	r[len] = '\0';
+	return r;
+}
+
+static void
+SetString(CompileState *cs, PatString *ps, const JsonbValue *v, bool fold)
+{
+	Assert(v->type == jbvString);
+	if (fold)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cs->cxt);
+
+		ps->str = str_tolower(v->val.string.val, v->val.string.len,
+							  DEFAULT_COLLATION_OID);
+		ps->len = strlen(ps->str);
+		MemoryContextSwitchTo(old);
+	}
+	else
+	{
+		ps->str = CopyBytes(cs->cxt, v->val.string.val, v->val.string.len);
+		ps->len = v->val.string.len;
+	}
+}
+
+static Numeric
+CopyNumeric(CompileState *cs, const JsonbValue *v)
+{
+	Size		size = VARSIZE_ANY(v->val.numeric);
+	Numeric		n = MemoryContextAlloc(cs->cxt, size);
+
+	memcpy(n, v->val.numeric, size);
+	return n;
+}
+
+static int
+NumCmp(Numeric a, Numeric b)
+{
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp,
+											 NumericGetDatum(a),
+											 NumericGetDatum(b)));
+}
+
+/* Strings of a single string or a non-empty list of strings. */
+static bool
+StringList(const JsonbValue *v, JsonbValue **elems, int *n)
+{
+	int			i;
+
+	if (v->type == jbvString)
+	{
+		*elems = (JsonbValue *) v;
+		*n = 1;
+		return true;
+	}
+	if (!IsArray(v))
+		return false;
+	*n = ArrayElements(v->val.binary.data, elems);
+	for (i = 0; i < *n; i++)
+		if ((*elems)[i].type != jbvString)
+			return false;
+	return true;
+}
+
+/*
+ * A wildcard: '*' stands for any run of characters, "\*" for a star and
+ * "\\" for a backslash; no other escape is allowed.
+ */
+static void
+CompileWildcard(CompileState *cs, const JsonbValue *v, PatWildcard *w)
+{
+	const char *s = v->val.string.val;
+	int			len = v->val.string.len;
+	char	   *buf = palloc(len + 1);
+	int			blen = 0;
+	int			maxparts = 1;
+	int			i;
+	bool		prev_star = false;
+
+	for (i = 0; i < len; i++)
+		if (s[i] == '*')
+			maxparts++;
+	w->nparts = 0;
+	w->parts = MemoryContextAlloc(cs->cxt, sizeof(PatString) * maxparts);
+
+	for (i = 0; i < len; i++)
+	{
+		char		c = s[i];
+
+		if (c == '*')
+		{
+			if (prev_star)
+				PatternError(cs, "Use a single \"*\" for any run of characters.",
+							 "consecutive wildcard characters at pos %d in wildcard %s",
+							 i, ValueText(v));
+			w->parts[w->nparts].str = CopyBytes(cs->cxt, buf, blen);
+			w->parts[w->nparts].len = blen;
+			w->nparts++;
+			blen = 0;
+			prev_star = true;
+			continue;
+		}
+		prev_star = false;
+		if (c == '\\')
+		{
+			if (i + 1 >= len || (s[i + 1] != '*' && s[i + 1] != '\\'))
+				PatternError(cs, "Only \"\\*\" and \"\\\\\" are escapes in a wildcard.",
+							 "invalid escape character at pos %d in wildcard %s",
+							 i, ValueText(v));
+			c = s[++i];
+		}
+		buf[blen++] = c;
+	}
+	if (w->nparts > COURIER_WILDCARD_MAX_STARS)
+		PatternError(cs, psprintf("Use at most %d wildcard characters in one wildcard.",
+								  COURIER_WILDCARD_MAX_STARS),
+					 "rule is too complex: wildcard %s has %d wildcard characters",
+					 ValueText(v), w->nparts);
+	w->parts[w->nparts].str = CopyBytes(cs->cxt, buf, blen);
+	w->parts[w->nparts].len = blen;
+	w->nparts++;
+	pfree(buf);
+}
+
+/* Strict dotted-quad IPv4. */
+static bool
+ParseIPv4(const char *s, int len, uint8 *out)
+{
+	int			i = 0;
+	int			part;
+
+	for (part = 0; part < 4; part++)
+	{
+		int			val = 0;
+		int			digits = 0;
+
+		while (i < len && isdigit((unsigned char) s[i]))
+		{
+			if (++digits > 3)
+				return false;
+			val = val * 10 + (s[i++] - '0');
+		}
+		if (digits == 0 || val > 255)
+			return false;
+		out[part] = (uint8) val;
+		if (part < 3)
+		{
+			if (i >= len || s[i] != '.')
+				return false;
+			i++;
+		}
+	}
+	return i == len;
+}
+
+/* IPv6 text form (RFC 4291 2.2): "::" once, an IPv4 tail allowed. */
+static bool
+ParseIPv6(const char *s, int len, uint8 *out)
+{
+	uint16		groups[8];
+	int			ngroups = 0;
+	int			gap = -1;
+	int			i = 0;
+	int			k;
+
+	if (len < 2)
+		return false;
+	if (s[0] == ':')
+	{
+		if (s[1] != ':')
+			return false;
+		gap = 0;
+		i = 2;
+	}
+	while (i < len)
+	{
+		int			val = 0;
+		int			digits = 0;
+
+		while (i + digits < len && digits < 5 && isxdigit((unsigned char) s[i + digits]))
+			digits++;
+		if (i + digits < len && s[i + digits] == '.')
+		{
+			uint8		v4[4];
+
+			if (ngroups > 6 || !ParseIPv4(s + i, len - i, v4))
+				return false;
+			groups[ngroups++] = (v4[0] << 8) | v4[1];
+			groups[ngroups++] = (v4[2] << 8) | v4[3];
+			i = len;
+			break;
+		}
+		if (digits == 0 || digits > 4 || ngroups == 8)
+			return false;
+		for (k = 0; k < digits; k++)
+		{
+			char		c = s[i + k];
+
+			val = val * 16 + (isdigit((unsigned char) c) ? c - '0'
+							  : tolower((unsigned char) c) - 'a' + 10);
+		}
+		groups[ngroups++] = (uint16) val;
+		i += digits;
+		if (i == len)
+			break;
+		if (s[i] != ':')
+			return false;
+		i++;
+		if (i < len && s[i] == ':')
+		{
+			if (gap >= 0)
+				return false;
+			gap = ngroups;
+			i++;
+		}
+		else if (i == len)
+			return false;
+	}
+	if (gap < 0 ? ngroups != 8 : ngroups > 7)
+		return false;
+
+	memset(out, 0, 16);
+	if (gap < 0)
+		gap = ngroups;
+	for (k = 0; k < gap; k++)
+	{
+		out[2 * k] = groups[k] >> 8;
+		out[2 * k + 1] = groups[k] & 0xff;
+	}
+	for (k = gap; k < ngroups; k++)
+	{
+		int			pos = 8 - (ngroups - k);
+
+		out[2 * pos] = groups[k] >> 8;
+		out[2 * pos + 1] = groups[k] & 0xff;
+	}
+	return true;
+}
+
+static void
+CompileCidr(CompileState *cs, const JsonbValue *v, PatCidr *cidr)
+{
+	const char *s = v->val.string.val;
+	int			len = v->val.string.len;
+	const char *slash = memchr(s, '/', len);
+	int			iplen;
+	int			i;
+	int			bits = 0;
+	int			maxbits;
+
+	if (slash == NULL || memchr(slash + 1, '/', len - (slash + 1 - s)) != NULL)
+		PatternError(cs, "Write an address and a prefix length, such as \"10.0.0.0/24\".",
+					 "malformed CIDR %s, one \"/\" required", ValueText(v));
+	iplen = slash - s;
+	if (len - iplen - 1 < 1 || len - iplen - 1 > 3)
+		PatternError(cs, NULL, "malformed CIDR %s, mask bits must be an integer", ValueText(v));
+	for (i = iplen + 1; i < len; i++)
+	{
+		if (!isdigit((unsigned char) s[i]))
+			PatternError(cs, NULL, "malformed CIDR %s, mask bits must be an integer", ValueText(v));
+		bits = bits * 10 + (s[i] - '0');
+	}
+	if (ParseIPv4(s, iplen, cidr->addr))
+	{
+		cidr->family = 4;
+		maxbits = 32;
+	}
+	else if (ParseIPv6(s, iplen, cidr->addr))
+	{
+		cidr->family = 6;
+		maxbits = 128;
+	}
+	else
+		PatternError(cs, NULL, "nonstandard IP address: %.*s", iplen, s);
+	if (bits > maxbits)
+		PatternError(cs, NULL, "malformed CIDR %s, mask bits must be at most %d",
+					 ValueText(v), maxbits);
+	cidr->bits = bits;
+	/* clear the host bits */
+	for (i = 0; i < 16; i++)
+	{
+		int			keep = Min(Max(bits - 8 * i, 0), 8);
+
+		cidr->addr[i] &= (uint8) (0xff00 >> keep);
+	}
+}
+
+/*
+ * numeric: ["=", n], or one bound (">", ">=", "<", "<=" with a number), or a
+ * lower bound (">" or ">=") followed by an upper one ("<" or "<=").
+ */
+static void
+CompileNumeric(CompileState *cs, const JsonbValue *v, PatCond *c)
+{
+	JsonbValue *e;
+	int			n;
+	int			i;
+
+	if (!IsArray(v))
+		PatternError(cs, "Write for example {\"numeric\": [\">\", 0, \"<=\", 5]}.",
+					 "value of numeric must be an array, not %s", ValueKind(v));
+	n = ArrayElements(v->val.binary.data, &e);
+	if (n == 0)
+		PatternError(cs, NULL, "numeric must not be an empty array");
+
+	for (i = 0; i < n; i += 2)
+	{
+		const char *op;
+		int			oplen;
+
+		if (e[i].type != jbvString)
+			PatternError(cs, NULL, i == 0 ? "invalid member in numeric match: %s"
+						 : "bad value in numeric range: %s", ValueText(&e[i]));
+		op = e[i].val.string.val;
+		oplen = e[i].val.string.len;
+		if (!StrEq(&e[i], "=") && !StrEq(&e[i], "<") && !StrEq(&e[i], "<=") &&
+			!StrEq(&e[i], ">") && !StrEq(&e[i], ">="))
+			PatternError(cs, "The numeric operators are =, <, <=, > and >=.",
+						 "unrecognized numeric range operator \"%.*s\"", oplen, op);
+		if (i == 2 && op[0] != '<')
+			PatternError(cs, "A numeric range has at most one lower bound (> or >=) followed by one upper bound (< or <=).",
+						 "bad numeric range operator \"%.*s\"", oplen, op);
+		if (i + 1 >= n || e[i + 1].type != jbvNumeric)
+			PatternError(cs, NULL, "value of %s must be numeric",
+						 op[0] == '=' ? "equals" : pnstrdup(op, oplen));
+		if (op[0] == '=')
+			c->lower = c->upper = CopyNumeric(cs, &e[i + 1]);
+		else if (op[0] == '>')
+			c->lower = CopyNumeric(cs, &e[i + 1]);
+		else
+			c->upper = CopyNumeric(cs, &e[i + 1]);
+		if (op[0] == '=' || oplen == 2)
+		{
+			if (op[0] != '<')
+				c->lower_inclusive = true;
+			if (op[0] != '>')
+				c->upper_inclusive = true;
+		}
+		if (i == 0 && n > 2 && op[0] != '>')
+			PatternError(cs, "A numeric range has at most one lower bound (> or >=) followed by one upper bound (< or <=).",
+						 "too many elements in numeric expression");
+		if (i == 2 && n > 4)
+			PatternError(cs, NULL, "too many terms in numeric range expression");
+	}
+	if (c->lower != NULL && c->upper != NULL && c->lower != c->upper &&
+		NumCmp(c->lower, c->upper) >= 0)
+		PatternError(cs, NULL, "bottom must be less than top in numeric range");
+}
+
+static void
+CompileAnythingBut(CompileState *cs, const JsonbValue *v, PatCond *c)
+{
+	JsonbValue *e;
+	int			n;
+	int			i;
+
+	if (v->type == jbvString || v->type == jbvNumeric)
+	{
+		e = (JsonbValue *) v;
+		n = 1;
+	}
+	else if (IsArray(v))
+	{
+		n = ArrayElements(v->val.binary.data, &e);
+		if (n == 0)
+			PatternError(cs, NULL, "empty arrays are not allowed in anything-but");
+	}
+	else if (IsObject(v))
+	{
+		JsonbValue *keys;
+		JsonbValue *vals;
+		const char *op;
+		bool		prefix_like;
+
+		n = ObjectPairs(v->val.binary.data, &keys, &vals);
+		if (n != 1)
+			PatternError(cs, NULL, "anything-but takes an object with exactly one key, not %d", n);
+		if (StrEq(&keys[0], "prefix"))
+			c->kind = COND_BUT_PREFIX;
+		else if (StrEq(&keys[0], "suffix"))
+			c->kind = COND_BUT_SUFFIX;
+		else if (StrEq(&keys[0], "equals-ignore-case"))
+			c->kind = COND_BUT_IGNORE_CASE;
+		else if (StrEq(&keys[0], "wildcard"))
+			c->kind = COND_BUT_WILDCARD;
+		else
+			PatternError(cs, "anything-but accepts a value, a list, or one of prefix, suffix, equals-ignore-case and wildcard.",
+						 "unsupported anything-but pattern \"%.*s\"",
+						 keys[0].val.string.len, keys[0].val.string.val);
+		op = pnstrdup(keys[0].val.string.val, keys[0].val.string.len);
+		prefix_like = (c->kind == COND_BUT_PREFIX || c->kind == COND_BUT_SUFFIX);
+
+		if (IsObject(&vals[0]))
+			PatternError(cs, NULL, "nested match expressions are not allowed in anything-but/%s", op);
+		if (!StringList(&vals[0], &e, &n))
+			PatternError(cs, NULL, "anything-but/%s match pattern must be a string or a list of strings",
+						 op);
+		if (n == 0)
+			PatternError(cs, NULL, "empty arrays are not allowed in anything-but/%s", op);
+
+		if (c->kind == COND_BUT_WILDCARD)
+		{
+			c->nwildcards = n;
+			c->wildcards = MemoryContextAllocZero(cs->cxt, sizeof(PatWildcard) * n);
+			for (i = 0; i < n; i++)
+				CompileWildcard(cs, &e[i], &c->wildcards[i]);
+			return;
+		}
+		c->nstrings = n;
+		c->strings = MemoryContextAllocZero(cs->cxt, sizeof(PatString) * n);
+		for (i = 0; i < n; i++)
+		{
+			if (prefix_like && e[i].val.string.len == 0)
+				PatternError(cs, NULL, "null prefix/suffix not allowed in anything-but/%s", op);
+			SetString(cs, &c->strings[i], &e[i], c->kind == COND_BUT_IGNORE_CASE);
+		}
+		return;
+	}
+	else
+		PatternError(cs, NULL, "value of anything-but must be an array or single string/number value, not %s",
+					 ValueKind(v));
+
+	/* a value or a list of values: all strings or all numbers */
+	for (i = 0; i < n; i++)
+	{
+		if (e[i].type != jbvString && e[i].type != jbvNumeric)
+			PatternError(cs, NULL, "inside anything-but list, %s is not supported",
+						 ValueKind(&e[i]));
+		if (e[i].type != e[0].type)
+			PatternError(cs, NULL, "inside anything-but list, either all values are number or string, mixed type is not supported");
+	}
+	if (e[0].type == jbvString)
+	{
+		c->kind = COND_BUT_STRINGS;
+		c->nstrings = n;
+		c->strings = MemoryContextAllocZero(cs->cxt, sizeof(PatString) * n);
+		for (i = 0; i < n; i++)
+			SetString(cs, &c->strings[i], &e[i], false);
+	}
+	else
+	{
+		c->kind = COND_BUT_NUMBERS;
+		c->nnumbers = n;
+		c->numbers = MemoryContextAlloc(cs->cxt, sizeof(Numeric) * n);
+		for (i = 0; i < n; i++)
+			c->numbers[i] = CopyNumeric(cs, &e[i]);
+	}
+}
+
+/* A match expression: an object with one operator. */
+static void
+CompileMatchExpression(CompileState *cs, JsonbContainer *obj, PatCond *c)
+{
+	JsonbValue *keys;
+	JsonbValue *vals;
+	JsonbValue *key;
+	JsonbValue *val;
+	int			n;
+	int			i;
+
+	n = ObjectPairs(obj, &keys, &vals);
+	if (n == 0)
+		PatternError(cs, NULL, "empty match expression");
+	if (n > 1)
+		PatternError(cs, "Put each operator in an object of its own: [{\"prefix\": \"a\"}, {\"suffix\": \"b\"}].",
+					 "only one key allowed in match expression, found %d", n);
+	key = &keys[0];
+	val = &vals[0];
+
+	if (StrEq(key, "prefix") || StrEq(key, "suffix"))
+	{
+		const char *op = StrEq(key, "prefix") ? "prefix" : "suffix";
+
+		c->kind = (op[0] == 'p') ? COND_PREFIX : COND_SUFFIX;
+		c->nstrings = 1;
+		c->strings = MemoryContextAllocZero(cs->cxt, sizeof(PatString));
+		if (val->type == jbvString)
+			SetString(cs, &c->strings[0], val, false);
+		else if (IsObject(val))
+		{
+			JsonbValue *ik;
+			JsonbValue *iv;
+
+			if (ObjectPairs(val->val.binary.data, &ik, &iv) != 1 ||
+				!StrEq(&ik[0], "equals-ignore-case"))
+				PatternError(cs, NULL, "unsupported %s pattern: only equals-ignore-case may be nested in %s",
+							 op, op);
+			if (iv[0].type != jbvString)
+				PatternError(cs, NULL, "%s/equals-ignore-case match pattern must be a string", op);
+			c->ignore_case = true;
+			SetString(cs, &c->strings[0], &iv[0], true);
+		}
+		else
+			PatternError(cs, NULL, "%s match pattern must be a string, not %s", op, ValueKind(val));
+	}
+	else if (StrEq(key, "equals-ignore-case"))
+	{
+		if (val->type != jbvString)
+			PatternError(cs, NULL, "equals-ignore-case match pattern must be a string, not %s",
+						 ValueKind(val));
+		c->kind = COND_EQUALS_IGNORE_CASE;
+		c->nstrings = 1;
+		c->strings = MemoryContextAllocZero(cs->cxt, sizeof(PatString));
+		SetString(cs, &c->strings[0], val, true);
+	}
+	else if (StrEq(key, "wildcard"))
+	{
+		if (val->type != jbvString)
+			PatternError(cs, NULL, "wildcard match pattern must be a string, not %s", ValueKind(val));
+		c->kind = COND_WILDCARD;
+		c->nwildcards = 1;
+		c->wildcards = MemoryContextAllocZero(cs->cxt, sizeof(PatWildcard));
+		CompileWildcard(cs, val, &c->wildcards[0]);
+	}
+	else if (StrEq(key, "anything-but"))
+		CompileAnythingBut(cs, val, c);
+	else if (StrEq(key, "numeric"))
+	{
+		c->kind = COND_NUMERIC;
+		CompileNumeric(cs, val, c);
+	}
+	else if (StrEq(key, "exists"))
+	{
+		if (val->type != jbvBool)
+			PatternError(cs, NULL, "exists match pattern must be either true or false");
+		c->kind = COND_EXISTS;
+		c->flag = val->val.boolean;
+	}
+	else if (StrEq(key, "cidr"))
+	{
+		if (val->type != jbvString)
+			PatternError(cs, NULL, "cidr match pattern must be a string, not %s", ValueKind(val));
+		c->kind = COND_CIDR;
+		CompileCidr(cs, val, &c->cidr);
+	}
+	else
+	{
+		const char *hint = NULL;
+
+		for (i = 0; i < (int) lengthof(operator_names); i++)
+			if (strlen(operator_names[i]) == (size_t) key->val.string.len &&
+				pg_strncasecmp(operator_names[i], key->val.string.val, key->val.string.len) == 0)
+				hint = psprintf("Match types are case-sensitive: write \"%s\".", operator_names[i]);
+		if (hint == NULL && cs->where.len >= 3 &&
+			strcmp(cs->where.data + cs->where.len - 3, "$or") == 0)
+			hint = "\"$or\" combines conditions only when it holds a list of at least two objects.";
+		PatternError(cs, hint, "unrecognized match type \"%.*s\"",
+					 key->val.string.len, key->val.string.val);
+	}
+}
+
+/* A leaf: a non-empty list of conditions. */
+static PatField *
+CompileField(CompileState *cs, JsonbContainer *list)
+{
+	PatField   *f = MemoryContextAllocZero(cs->cxt, sizeof(PatField));
+	JsonbValue *e;
+	int			n;
+	int			i;
+	int			nsegs = 1;
+
+	n = ArrayElements(list, &e);
+	if (n == 0)
+		PatternError(cs, "A leaf lists the values or match expressions it accepts; list at least one.",
+					 "empty arrays are not allowed");
+
+	f->nconds = n;
+	f->conds = MemoryContextAllocZero(cs->cxt, sizeof(PatCond) * n);
+	for (i = 0; i < n; i++)
+	{
+		PatCond    *c = &f->conds[i];
+
+		switch (e[i].type)
+		{
+			case jbvString:
+				c->kind = COND_STRING;
+				c->nstrings = 1;
+				c->strings = MemoryContextAllocZero(cs->cxt, sizeof(PatString));
+				SetString(cs, &c->strings[0], &e[i], false);
+				break;
+			case jbvNumeric:
+				c->kind = COND_NUMBER;
+				c->nnumbers = 1;
+				c->numbers = MemoryContextAlloc(cs->cxt, sizeof(Numeric));
+				c->numbers[0] = CopyNumeric(cs, &e[i]);
+				break;
+			case jbvNull:
+				c->kind = COND_NULL;
+				break;
+			case jbvBool:
+				c->kind = COND_BOOL;
+				c->flag = e[i].val.boolean;
+				break;
+			default:
+				if (!IsObject(&e[i]))
+					PatternError(cs, NULL, "match value must be a string, number, true, false, or null, not %s",
+								 ValueKind(&e[i]));
+				CompileMatchExpression(cs, e[i].val.binary.data, c);
+				if (c->kind == COND_EXISTS && !c->flag)
+					f->absent_ok = true;
+				break;
+		}
+	}
+
+	/* the path, split at every dot */
+	f->path = CopyBytes(cs->cxt, cs->path.data, cs->path.len);
+	for (i = 0; i < cs->path.len; i++)
+		if (cs->path.data[i] == '.')
+			nsegs++;
+	f->nsegs = nsegs;
+	f->seg_start = MemoryContextAlloc(cs->cxt, sizeof(int) * nsegs);
+	f->seg_end = MemoryContextAlloc(cs->cxt, sizeof(int) * nsegs);
+	nsegs = 0;
+	f->seg_start[0] = 0;
+	for (i = 0; i < cs->path.len; i++)
+	{
+		if (cs->path.data[i] == '.')
+		{
+			f->seg_end[nsegs++] = i;
+			f->seg_start[nsegs] = i + 1;
+		}
+	}
+	f->seg_end[nsegs] = cs->path.len;
+	return f;
+}
+
+/* Every term of a followed by every term of b: the AND of two ORs. */
+static List *
+CrossTerms(CompileState *cs, List *a, List *b)
+{
+	List	   *result = NIL;
+	ListCell   *la;
+	ListCell   *lb;
+
+	if ((double) list_length(a) * list_length(b) > COURIER_PATTERN_MAX_TERMS)
+		PatternError(cs, "Use fewer or smaller $or groups.",
+					 "pattern is too complex: its $or groups expand to more than %d alternatives",
+					 COURIER_PATTERN_MAX_TERMS);
+	foreach(la, a)
+		foreach(lb, b)
+		result = lappend(result, list_concat_copy((List *) lfirst(la), (List *) lfirst(lb)));
+	return result;
+}
+
+/*
+ * "$or" combines its objects only in the shape EventBridge accepts: a list
+ * of at least two objects, none of which holds an operator.  Otherwise it
+ * is an ordinary field name.
+ */
+static bool
+IsOrGroup(const JsonbValue *key, const JsonbValue *val)
+{
+	JsonbValue *e;
+	int			n;
+	int			i;
+
+	if (!StrEq(key, "$or") || !IsArray(val))
+		return false;
+	n = ArrayElements(val->val.binary.data, &e);
+	if (n < 2)
+		return false;
+	for (i = 0; i < n; i++)
+	{
+		JsonbValue *keys;
+		JsonbValue *vals;
+		int			nkeys;
+		int			j;
+
+		if (!IsObject(&e[i]))
+			return false;
+		nkeys = ObjectPairs(e[i].val.binary.data, &keys, &vals);
+		for (j = 0; j < nkeys; j++)
+			if (IsOperatorName(&keys[j]))
+				return false;
+	}
+	return true;
+}
+
+/* An object of the pattern: returns its terms, each a List of PatField. */
+static List *
+CompileObject(CompileState *cs, JsonbContainer *obj)
+{
+	List	   *terms = list_make1(NIL);
+	JsonbValue *keys;
+	JsonbValue *vals;
+	int			n;
+	int			i;
+
+	n = ObjectPairs(obj, &keys, &vals);
+	if (n == 0)
+		PatternError(cs, "Leave the key out to accept any value.",
+					 "empty objects are not allowed");
+
+	for (i = 0; i < n; i++)
+	{
+		JsonbValue *key = &keys[i];
+		JsonbValue *val = &vals[i];
+		int			where_len = cs->where.len;
+		int			path_len = cs->path.len;
+
+		if (where_len > 0)
+			appendStringInfoChar(&cs->where, '.');
+		appendBinaryStringInfo(&cs->where, key->val.string.val, key->val.string.len);
+
+		CHECK_FOR_INTERRUPTS();
+
+		if (IsOrGroup(key, val))
+		{
+			List	   *alternatives = NIL;
+			JsonbValue *branches;
+			int			nbranches;
+			int			b;
+			int			or_len = cs->where.len;
+
+			nbranches = ArrayElements(val->val.binary.data, &branches);
+			for (b = 0; b < nbranches; b++)
+			{
+				appendStringInfo(&cs->where, "[%d]", b);
+				alternatives = list_concat(alternatives,
+										   CompileObject(cs, branches[b].val.binary.data));
+				if (list_length(alternatives) > COURIER_PATTERN_MAX_TERMS)
+					PatternError(cs, "Use fewer or smaller $or groups.",
+								 "pattern is too complex: its $or groups expand to more than %d alternatives",
+								 COURIER_PATTERN_MAX_TERMS);
+				cs->where.len = or_len;
+				cs->where.data[or_len] = '\0';
+			}
+			terms = CrossTerms(cs, terms, alternatives);
+		}
+		else
+		{
+			if (path_len > 0)
+				appendStringInfoChar(&cs->path, '.');
+			appendBinaryStringInfo(&cs->path, key->val.string.val, key->val.string.len);
+
+			if (IsObject(val))
+				terms = CrossTerms(cs, terms, CompileObject(cs, val->val.binary.data));
+			else if (IsArray(val))
+			{
+				PatField   *f = CompileField(cs, val->val.binary.data);
+				ListCell   *lc;
+
+				foreach(lc, terms)
+					lfirst(lc) = lappend((List *) lfirst(lc), f);
+			}
+			else
+				PatternError(cs, psprintf("Write the accepted values as a list: {\"%.*s\": [%s]}.",
+										  key->val.string.len, key->val.string.val,
+										  ValueText(val)),
+							 "\"%.*s\" must be an object or an array",
+							 key->val.string.len, key->val.string.val);
+			cs->path.len = path_len;
+			cs->path.data[path_len] = '\0';
+		}
+		cs->where.len = where_len;
+		cs->where.data[where_len] = '\0';
+	}
+	return terms;
+}
+
+CourierPattern *
+CourierPatternCompile(Jsonb *pattern, MemoryContext cxt)
+{
+	CompileState cs;
+	CourierPattern *p;
+	List	   *terms;
+	ListCell   *lc;
+	int			t = 0;
+
+	cs.cxt = cxt;
+	initStringInfo(&cs.where);
+	initStringInfo(&cs.path);
+
+	if (!JB_ROOT_IS_OBJECT(pattern))
+		PatternError(&cs, "An event pattern is a JSON object such as {\"source\": [\"my.app\"]}.",
+					 "the pattern must be a JSON object, not a JSON %s",
+					 JB_ROOT_IS_SCALAR(pattern) ? "scalar" : "array");
+
+	terms = CompileObject(&cs, &pattern->root);
+
+	p = MemoryContextAllocZero(cxt, sizeof(CourierPattern));
+	p->nterms = list_length(terms);
+	p->terms = MemoryContextAllocZero(cxt, sizeof(PatTerm) * p->nterms);
+	foreach(lc, terms)
+	{
+		List	   *fields = (List *) lfirst(lc);
+		PatTerm    *term = &p->terms[t++];
+		ListCell   *lf;
+		int			i = 0;
+
+		term->nfields = list_length(fields);
+		term->fields = MemoryContextAlloc(cxt, sizeof(PatField *) * Max(term->nfields, 1));
+		foreach(lf, fields)
+			term->fields[i++] = (PatField *) lfirst(lf);
+		p->max_fields = Max(p->max_fields, term->nfields);
+	}
+	pfree(cs.where.data);
+	pfree(cs.path.data);
+	return p;
+}
+
+/* Matching */
+
+/* An array element a leaf value sits in. */
+typedef struct ArrayStep
+{
+	const JsonbContainer *array;
+	int			index;
+} ArrayStep;
+
+/* A candidate's membership: steps[start .. start + len - 1]. */
+typedef struct Candidate
+{
+	int			start;
+	int			len;
+} Candidate;
+
+typedef struct MatchState
+{
+	const PatField *field;		/* the field being collected */
+	bool		saw_leaf;		/* did its path hold any leaf value? */
+	bool		field_done;		/* found a candidate outside every array */
+
+	ArrayStep  *chain;			/* the array elements the walk is in */
+	int			chainlen;
+	int			chainmax;
+
+	ArrayStep  *steps;			/* memberships of the term's candidates */
+	int			nsteps;
+	int			maxsteps;
+
+	Candidate  *cands;
+	int			ncands;
+	int			maxcands;
+
+	int		   *first;			/* per field of the term: its candidates */
+	int		   *count;
+	int		   *chosen;
+} MatchState;
+
+static bool
+IsAscii(const char *s, int len)
+{
+	int			i;
+
+	for (i = 0; i < len; i++)
+		if (IS_HIGHBIT_SET(s[i]))
+			return false;
+	return true;
+}
+
+typedef enum FoldMode
+{
+	FOLD_EQUAL,
+	FOLD_PREFIX,
+	FOLD_SUFFIX
+} FoldMode;
+
+/*
+ * Compare event text, lower-cased, with a lower-cased pattern string.  ASCII
+ * text is folded on the fly; other text goes through str_tolower, as the
+ * pattern did.
+ */
+static bool
+FoldedCompare(const PatString *pat, const char *s, int len, FoldMode mode)
+{
+	bool		result;
+	char	   *lowered = NULL;
+	int			off;
+	int			i;
+
+	if (!IsAscii(s, len))
+	{
+		lowered = str_tolower(s, len, DEFAULT_COLLATION_OID);
+		s = lowered;
+		len = strlen(lowered);
+	}
+	if (mode == FOLD_EQUAL ? len != pat->len : len < pat->len)
+		result = false;
+	else
+	{
+		off = (mode == FOLD_SUFFIX) ? len - pat->len : 0;
+		result = true;
+		for (i = 0; i < pat->len; i++)
+		{
+			if (pg_ascii_tolower((unsigned char) s[off + i]) != (unsigned char) pat->str[i])
+			{
+				result = false;
+				break;
+			}
+		}
+	}
+	if (lowered)
+		pfree(lowered);
+	return result;
+}
+
+static int
+FindBytes(const char *hay, int haylen, const char *needle, int nlen)
+{
+	int			i;
+
+	if (nlen == 0)
+		return 0;
+	for (i = 0; i + nlen <= haylen; i++)
+		if (hay[i] == needle[0] && memcmp(hay + i, needle, nlen) == 0)
+			return i;
+	return -1;
+}
+
+/* Leftmost-first placement of the literal pieces is exact for '*' only. */
+static bool
+WildcardMatches(const PatWildcard *w, const char *s, int len)
+{
+	const PatString *first = &w->parts[0];
+	const PatString *last = &w->parts[w->nparts - 1];
+	int			pos;
+	int			end;
+	int			i;
+
+	if (w->nparts == 1)
+		return len == first->len && memcmp(s, first->str, len) == 0;
+	if (len < first->len + last->len ||
+		memcmp(s, first->str, first->len) != 0 ||
+		memcmp(s + len - last->len, last->str, last->len) != 0)
+		return false;
+	pos = first->len;
+	end = len - last->len;
+	for (i = 1; i < w->nparts - 1; i++)
+	{
+		int			found = FindBytes(s + pos, end - pos, w->parts[i].str, w->parts[i].len);
+
+		if (found < 0)
+			return false;
+		pos += found + w->parts[i].len;
+	}
+	return true;
+}
+
+static bool
+CidrContains(const PatCidr *cidr, const char *s, int len)
+{
+	uint8		addr[16];
+	int			full = cidr->bits / 8;
+	int			rest = cidr->bits % 8;
+
+	if (cidr->family == 4 ? !ParseIPv4(s, len, addr) : !ParseIPv6(s, len, addr))
+		return false;
+	if (memcmp(addr, cidr->addr, full) != 0)
+		return false;
+	return rest == 0 ||
+		(addr[full] & (uint8) (0xff00 >> rest)) == cidr->addr[full];
+}
+
+static bool
+StringIn(const PatCond *c, const JsonbValue *v)
+{
+	int			i;
+
+	for (i = 0; i < c->nstrings; i++)
+		if (c->strings[i].len == v->val.string.len &&
+			memcmp(c->strings[i].str, v->val.string.val, v->val.string.len) == 0)
+			return true;
+	return false;
+}
+
+static bool
+NumberIn(const PatCond *c, const JsonbValue *v)
+{
+	int			i;
+
+	for (i = 0; i < c->nnumbers; i++)
+		if (NumCmp(c->numbers[i], v->val.numeric) == 0)
+			return true;
+	return false;
+}
+
+static bool
+AffixIn(const PatCond *c, const JsonbValue *v, bool suffix)
+{
+	const char *s = v->val.string.val;
+	int			len = v->val.string.len;
+	int			i;
+
+	for (i = 0; i < c->nstrings; i++)
+	{
+		const PatString *p = &c->strings[i];
+
+		if (c->ignore_case)
+		{
+			if (FoldedCompare(p, s, len, suffix ? FOLD_SUFFIX : FOLD_PREFIX))
+				return true;
+		}
+		else if (len >= p->len &&
+				 memcmp(suffix ? s + len - p->len : s, p->str, p->len) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool
+FoldedIn(const PatCond *c, const JsonbValue *v)
+{
+	int			i;
+
+	for (i = 0; i < c->nstrings; i++)
+		if (FoldedCompare(&c->strings[i], v->val.string.val, v->val.string.len, FOLD_EQUAL))
+			return true;
+	return false;
+}
+
+static bool
+WildcardIn(const PatCond *c, const JsonbValue *v)
+{
+	int			i;
+
+	for (i = 0; i < c->nwildcards; i++)
+		if (WildcardMatches(&c->wildcards[i], v->val.string.val, v->val.string.len))
+			return true;
+	return false;
+}
+
+/* Does the leaf value v (a scalar) satisfy condition c? */
+static bool
+CondMatches(const PatCond *c, const JsonbValue *v)
+{
+	bool		is_string = (v->type == jbvString);
+
+	switch (c->kind)
+	{
+		case COND_STRING:
+			return is_string && StringIn(c, v);
+		case COND_NUMBER:
+			return v->type == jbvNumeric && NumberIn(c, v);
+		case COND_NULL:
+			return v->type == jbvNull;
+		case COND_BOOL:
+			return v->type == jbvBool && v->val.boolean == c->flag;
+		case COND_PREFIX:
+			return is_string && AffixIn(c, v, false);
+		case COND_SUFFIX:
+			return is_string && AffixIn(c, v, true);
+		case COND_EQUALS_IGNORE_CASE:
+			return is_string && FoldedIn(c, v);
+		case COND_WILDCARD:
+			return is_string && WildcardIn(c, v);
+		case COND_NUMERIC:
+			{
+				int			cmp;
+
+				if (v->type != jbvNumeric)
+					return false;
+				if (c->lower != NULL)
+				{
+					cmp = NumCmp(v->val.numeric, c->lower);
+					if (cmp < 0 || (cmp == 0 && !c->lower_inclusive))
+						return false;
+				}
+				if (c->upper != NULL)
+				{
+					cmp = NumCmp(v->val.numeric, c->upper);
+					if (cmp > 0 || (cmp == 0 && !c->upper_inclusive))
+						return false;
+				}
+				return true;
+			}
+		case COND_EXISTS:
+			/* a present value; exists: false is decided by absence */
+			return c->flag;
+		case COND_CIDR:
+			return is_string && CidrContains(&c->cidr, v->val.string.val, v->val.string.len);
+		case COND_BUT_STRINGS:
+			return !(is_string && StringIn(c, v));
+		case COND_BUT_NUMBERS:
+			return !(v->type == jbvNumeric && NumberIn(c, v));
+		case COND_BUT_PREFIX:
+			return !(is_string && AffixIn(c, v, false));
+		case COND_BUT_SUFFIX:
+			return !(is_string && AffixIn(c, v, true));
+		case COND_BUT_IGNORE_CASE:
+			return !(is_string && FoldedIn(c, v));
+		case COND_BUT_WILDCARD:
+			return !(is_string && WildcardIn(c, v));
+	}
+	return false;
+}
+
+static void
+PushStep(MatchState *ms, const JsonbContainer *array, int index)
+{
+	if (ms->chainlen == ms->chainmax)
+	{
+		ms->chainmax *= 2;
+		ms->chain = repalloc(ms->chain, sizeof(ArrayStep) * ms->chainmax);
+	}
+	ms->chain[ms->chainlen].array = array;
+	ms->chain[ms->chainlen].index = index;
+	ms->chainlen++;
+}
+
+static void
+AddCandidate(MatchState *ms)
+{
+	Candidate  *cand;
+
+	if (ms->ncands == ms->maxcands)
+	{
+		ms->maxcands *= 2;
+		ms->cands = repalloc(ms->cands, sizeof(Candidate) * ms->maxcands);
+	}
+	while (ms->nsteps + ms->chainlen > ms->maxsteps)
+	{
+		ms->maxsteps *= 2;
+		ms->steps = repalloc(ms->steps, sizeof(ArrayStep) * ms->maxsteps);
+	}
+	cand = &ms->cands[ms->ncands++];
+	cand->start = ms->nsteps;
+	cand->len = ms->chainlen;
+	memcpy(ms->steps + ms->nsteps, ms->chain, sizeof(ArrayStep) * ms->chainlen);
+	ms->nsteps += ms->chainlen;
+	/* a candidate in no array agrees with every choice: look no further */
+	if (ms->chainlen == 0)
+		ms->field_done = true;
+}
+
+/* The value at the end of the field's path: a leaf, or an array of them. */
+static void
+VisitLeaf(MatchState *ms, const JsonbValue *v)
+{
+	check_stack_depth();
+	if (v->type != jbvBinary)
+	{
+		int			i;
+
+		ms->saw_leaf = true;
+		for (i = 0; i < ms->field->nconds; i++)
+		{
+			if (CondMatches(&ms->field->conds[i], v))
+			{
+				AddCandidate(ms);
+				break;
+			}
+		}
+	}
+	else if (JsonContainerIsArray(v->val.binary.data))
+	{
+		JsonbContainer *array = v->val.binary.data;
+		JsonbIterator *it = JsonbIteratorInit(array);
+		JsonbValue	elem;
+		JsonbIteratorToken tok;
+		int			index = 0;
+
+		while ((tok = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
+		{
+			if (tok != WJB_ELEM)
+				continue;
+			CHECK_FOR_INTERRUPTS();
+			if (!ms->field_done)
+			{
+				PushStep(ms, array, index);
+				VisitLeaf(ms, &elem);
+				ms->chainlen--;
+			}
+			index++;
+		}
+	}
+	/* an object is not a leaf value */
+}
+
+static void WalkObject(MatchState *ms, JsonbContainer *obj, int seg);
+
+/* A value in the middle of the path: descend into objects and arrays. */
+static void
+Descend(MatchState *ms, const JsonbValue *v, int seg)
+{
+	check_stack_depth();
+	if (v->type != jbvBinary)
+		return;
+	if (JsonContainerIsObject(v->val.binary.data))
+		WalkObject(ms, v->val.binary.data, seg);
+	else
+	{
+		JsonbContainer *array = v->val.binary.data;
+		JsonbIterator *it = JsonbIteratorInit(array);
+		JsonbValue	elem;
+		JsonbIteratorToken tok;
+		int			index = 0;
+
+		while ((tok = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
+		{
+			if (tok != WJB_ELEM)
+				continue;
+			CHECK_FOR_INTERRUPTS();
+			if (!ms->field_done)
+			{
+				PushStep(ms, array, index);
+				Descend(ms, &elem, seg);
+				ms->chainlen--;
+			}
+			index++;
+		}
+	}
+}
+
+/*
+ * Look up the rest of the field's path, from segment seg, in an event
+ * object.  A key may span several segments ("state.status"), so each run of
+ * segments starting at seg is a key to try.
+ */
+static void
+WalkObject(MatchState *ms, JsonbContainer *obj, int seg)
+{
+	const PatField *f = ms->field;
+	int			j;
+
+	check_stack_depth();
+	for (j = seg; j < f->nsegs && !ms->field_done; j++)
+	{
+		JsonbValue	v;
+
+		if (getKeyJsonValueFromContainer(obj, f->path + f->seg_start[seg],
+										 f->seg_end[j] - f->seg_start[seg], &v) == NULL)
+			continue;
+		if (j == f->nsegs - 1)
+			VisitLeaf(ms, &v);
+		else
+			Descend(ms, &v, j + 1);
+	}
+}
+
+static bool
+Compatible(const MatchState *ms, const Candidate *a, const Candidate *b)
+{
+	int			i;
+	int			j;
+
+	for (i = 0; i < a->len; i++)
+	{
+		const ArrayStep *sa = &ms->steps[a->start + i];
+
+		for (j = 0; j < b->len; j++)
+		{
+			const ArrayStep *sb = &ms->steps[b->start + j];
+
+			if (sa->array == sb->array && sa->index != sb->index)
+				return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Choose a candidate for fields i.. of the term, each in the same array
+ * elements as the ones already chosen.  A field without candidates was
+ * satisfied by absence and constrains nothing.
+ */
+static bool
+Assign(MatchState *ms, int nfields, int i)
+{
+	int			k;
+
+	if (i == nfields)
+		return true;
+	if (ms->count[i] == 0)
+	{
+		ms->chosen[i] = -1;
+		return Assign(ms, nfields, i + 1);
+	}
+	for (k = ms->first[i]; k < ms->first[i] + ms->count[i]; k++)
+	{
+		int			j;
+		bool		ok = true;
+
+		CHECK_FOR_INTERRUPTS();
+		for (j = 0; j < i && ok; j++)
+			if (ms->chosen[j] >= 0)
+				ok = Compatible(ms, &ms->cands[ms->chosen[j]], &ms->cands[k]);
+		if (!ok)
+			continue;
+		ms->chosen[i] = k;
+		if (Assign(ms, nfields, i + 1))
+			return true;
+	}
+	return false;
+}
+
+static bool
+MatchTerm(MatchState *ms, const PatTerm *term, JsonbContainer *root)
+{
+	bool		in_arrays = false;
+	int			i;
+
+	ms->nsteps = 0;
+	ms->ncands = 0;
+	for (i = 0; i < term->nfields; i++)
+	{
+		const PatField *f = term->fields[i];
+		int			k;
+
+		ms->field = f;
+		ms->saw_leaf = false;
+		ms->field_done = false;
+		ms->chainlen = 0;
+		ms->first[i] = ms->ncands;
+		WalkObject(ms, root, 0);
+		ms->count[i] = ms->ncands - ms->first[i];
+		if (ms->count[i] == 0 && !(f->absent_ok && !ms->saw_leaf))
+			return false;
+		for (k = ms->first[i]; k < ms->ncands; k++)
+			if (ms->cands[k].len > 0)
+				in_arrays = true;
+	}
+	/* without arrays there is nothing to keep consistent */
+	if (!in_arrays)
+		return true;
+	return Assign(ms, term->nfields, 0);
+}
+
+bool
+CourierPatternMatch(const CourierPattern *pattern, Jsonb *event)
+{
+	MatchState	ms;
+	bool		result = false;
+	int			t;
+
+	if (!JB_ROOT_IS_OBJECT(event))
+		return false;
+
+	memset(&ms, 0, sizeof(ms));
+	ms.chainmax = 8;
+	ms.chain = palloc(sizeof(ArrayStep) * ms.chainmax);
+	ms.maxsteps = 16;
+	ms.steps = palloc(sizeof(ArrayStep) * ms.maxsteps);
+	ms.maxcands = 16;
+	ms.cands = palloc(sizeof(Candidate) * ms.maxcands);
+	ms.first = palloc(sizeof(int) * Max(pattern->max_fields, 1) * 3);
+	ms.count = ms.first + Max(pattern->max_fields, 1);
+	ms.chosen = ms.count + Max(pattern->max_fields, 1);
+
+	for (t = 0; t < pattern->nterms && !result; t++)
+		result = MatchTerm(&ms, &pattern->terms[t], &event->root);
+
+	pfree(ms.chain);
+	pfree(ms.steps);
+	pfree(ms.cands);
+	pfree(ms.first);
+	return result;
+}
+
+/* SQL interface */
+
+/* The last pattern compiled by one call site, kept across calls. */
+typedef struct PatternCache
+{
+	MemoryContext cxt;
+	Jsonb	   *source;
+	CourierPattern *pattern;
+} PatternCache;
+
+/*
+ * courier.test_event_pattern(event_pattern jsonb, event jsonb) returns bool
+ *
+ * Like EventBridge's TestEventPattern.  The compiled pattern is cached in
+ * fn_extra, so a query testing one pattern against many events compiles it
+ * once.
+ */
+PG_FUNCTION_INFO_V1(courier_test_event_pattern);
+
+Datum
+courier_test_event_pattern(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *source;
+	Jsonb	   *event;
+	PatternCache *cache = (PatternCache *) fcinfo->flinfo->fn_extra;
+
+	CourierArgNotNull(fcinfo, 0, "event_pattern");
+	CourierArgNotNull(fcinfo, 1, "event");
+	source = PG_GETARG_JSONB_P(0);
+	event = PG_GETARG_JSONB_P(1);
+
+	if (!JB_ROOT_IS_OBJECT(event))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("event must be a JSON object"),
+				 errdetail("The value given is a JSON %s.",
+						   JB_ROOT_IS_SCALAR(event) ? "scalar" : "array")));
+
+	if (cache == NULL || VARSIZE(cache->source) != VARSIZE(source) ||
+		memcmp(cache->source, source, VARSIZE(source)) != 0)
+	{
+		MemoryContext cxt;
+		CourierPattern *compiled;
+		Jsonb	   *copy;
+
+		/* a failed compile leaves this context to the end of the query */
+		cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "courier event pattern",
+									ALLOCSET_SMALL_SIZES);
+		compiled = CourierPatternCompile(source, cxt);
+		copy = MemoryContextAlloc(cxt, VARSIZE(source));
+		memcpy(copy, source, VARSIZE(source));
+
+		if (cache == NULL)
+			cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PatternCache));
+		else
+			MemoryContextDelete(cache->cxt);
+		cache->cxt = cxt;
+		cache->source = copy;
+		cache->pattern = compiled;
+		fcinfo->flinfo->fn_extra = cache;
+	}
+
+	PG_RETURN_BOOL(CourierPatternMatch(cache->pattern, event));
+}
