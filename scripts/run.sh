@@ -29,6 +29,9 @@ say "starting a cluster on port $PORT"
 start_cluster "$DIR" "$PORT" "courier.databases = 'courier_demo'"
 createdb courier_demo
 psql -X -q -d courier_demo -c 'CREATE EXTENSION pg_courier'
+# The tick worker started before courier_demo existed; restart so it connects
+# now rather than at the postmaster's next retry.
+as_server_user "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w restart >/dev/null
 
 say "running examples/demo.sql"
 psql -X -d courier_demo -v ON_ERROR_STOP=1 -f "$PROJECT_DIR/examples/demo.sql"
