@@ -274,9 +274,9 @@ RedriveStandard(text *dlq, text *destination, int64 limit, TimestampTz now,
 						   "     LIMIT $4"
 						   "       FOR UPDATE SKIP LOCKED"
 						   ")"
-						   " DELETE FROM courier.messages AS m USING picked AS p"
+						   " DELETE FROM courier.messages AS m"
 						   " WHERE m.queue_name OPERATOR(pg_catalog.=) $1"
-						   "   AND m.msg_id OPERATOR(pg_catalog.=) p.msg_id"
+						   "   AND m.msg_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT p.msg_id FROM picked AS p))"
 						   " RETURNING" DEAD_LETTER_COLUMNS,
 						   4, argtypes);
 		if (SPI_execute_plan(plan, values, nulls, false, 0) != SPI_OK_DELETE_RETURNING)

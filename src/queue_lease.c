@@ -104,9 +104,9 @@ static SPIPlanPtr probe_fifo_plan = NULL;
 	"           last_received_at = $2," \
 	"           receipt_nonce = $6," \
 	"           returned_at = NULL" \
-	"      FROM picked AS p" \
 	"     WHERE m.queue_name OPERATOR(pg_catalog.=) $1" \
-	"       AND m.msg_id OPERATOR(pg_catalog.=) p.msg_id"
+	"       AND m.msg_id OPERATOR(pg_catalog.=) ANY (ARRAY(" \
+	"           SELECT p.msg_id FROM picked AS p"
 
 /*
  * Copy the rows of the last lease statement into the result, skipping the
@@ -140,7 +140,10 @@ CourierPutLeased(CourierLeaseRequest *req, int64 *moved)
 }
 
 /*
- * One lease statement on a standard queue.  With a redrive policy, messages
+ * One lease statement on a standard queue.  The picked ids reach the UPDATE
+ * (and DELETE) as an array, so the plan is an index probe per id whatever the
+ * generic plan guesses for LIMIT $4 (joining the CTE instead let the planner
+ * pick a hash join over the whole table once the queue was large).  With a redrive policy, messages
  * already delivered max_receive_count times are moved to the dead-letter
  * queue in the same statement (keeping the evidence) instead of leased;
  * since that can leave the batch short while more messages wait, the caller
@@ -165,7 +168,7 @@ LeaseStandard(CourierLeaseRequest *req, int want, int64 *moved)
 
 	if (queue->dead_letter_queue == NULL)
 		plan = CourierPlan(&lease_plan,
-						   PICK_AND_LEASE
+						   PICK_AND_LEASE "))"
 						   "    RETURNING m.*"
 						   ")"
 						   RECEIVED_COLUMNS(" 0::pg_catalog.int8")
@@ -183,13 +186,14 @@ LeaseStandard(CourierLeaseRequest *req, int want, int64 *moved)
 		values[8] = PointerGetDatum(queue->dead_letter_queue);
 		plan = CourierPlan(&lease_dlq_plan,
 						   PICK_AND_LEASE
-						   "       AND p.receive_count OPERATOR(pg_catalog.<) $8"
+						   "            WHERE p.receive_count OPERATOR(pg_catalog.<) $8))"
 						   "    RETURNING m.*"
 						   "), doomed AS ("
-						   "    DELETE FROM courier.messages AS m USING picked AS p"
+						   "    DELETE FROM courier.messages AS m"
 						   "     WHERE m.queue_name OPERATOR(pg_catalog.=) $1"
-						   "       AND m.msg_id OPERATOR(pg_catalog.=) p.msg_id"
-						   "       AND p.receive_count OPERATOR(pg_catalog.>=) $8"
+						   "       AND m.msg_id OPERATOR(pg_catalog.=) ANY (ARRAY("
+						   "           SELECT p.msg_id FROM picked AS p"
+						   "            WHERE p.receive_count OPERATOR(pg_catalog.>=) $8))"
 						   /* dropped meanwhile: leave the message where it is */
 						   "       AND EXISTS (SELECT 1 FROM courier.queues AS dq"
 						   "                    WHERE dq.queue_name OPERATOR(pg_catalog.=) $9)"
