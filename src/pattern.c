@@ -1689,6 +1689,43 @@ typedef struct PatternCache
  * fn_extra, so a query testing one pattern against many events compiles it
  * once.
  */
+CourierFilterScope
+CourierFilterScopeFromName(const char *name)
+{
+	if (strcmp(name, "headers") == 0)
+		return COURIER_SCOPE_HEADERS;
+	if (strcmp(name, "payload") == 0)
+		return COURIER_SCOPE_PAYLOAD;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown filter scope \"%s\"", name),
+			 errhint("Use 'headers' (message attributes) or 'payload' (the message body).")));
+	pg_unreachable();
+}
+
+/*
+ * FIXME(issue 6): SNS's own validation (5 keys, complexity 150, no nesting
+ * in the headers scope, no wildcard) is not applied yet; a policy is
+ * compiled under the EventBridge rules.
+ */
+CourierPattern *
+CourierFilterPolicyCompile(Jsonb *policy, CourierFilterScope scope, MemoryContext cxt)
+{
+	(void) scope;
+	return CourierPatternCompile(policy, cxt);
+}
+
+bool
+CourierFilterPolicyMatch(const CourierPattern *policy, CourierFilterScope scope,
+						 Jsonb *headers, Jsonb *payload)
+{
+	Jsonb	   *doc = scope == COURIER_SCOPE_HEADERS ? headers : payload;
+
+	if (doc == NULL)
+		return false;
+	return CourierPatternMatch(policy, doc);
+}
+
 PG_FUNCTION_INFO_V1(courier_test_event_pattern);
 
 Datum

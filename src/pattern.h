@@ -36,4 +36,36 @@ extern CourierPattern *CourierPatternCompile(Jsonb *pattern, MemoryContext cxt);
  */
 extern bool CourierPatternMatch(const CourierPattern *pattern, Jsonb *event);
 
+/*
+ * SNS filter policies: the same engine under SNS's rules.  The scope says
+ * what a policy is matched against: the message's headers (message
+ * attributes: a flat object of strings, numbers and string arrays) or its
+ * payload (a JSON object, nested keys allowed).
+ */
+typedef enum CourierFilterScope
+{
+	COURIER_SCOPE_HEADERS,
+	COURIER_SCOPE_PAYLOAD
+} CourierFilterScope;
+
+/* Parse 'headers' / 'payload'; raises 22023 for anything else. */
+extern CourierFilterScope CourierFilterScopeFromName(const char *name);
+
+/*
+ * Validate an SNS filter policy for the scope and compile it into cxt.
+ * Raises 22023 with the reason (as AWS words it) when it is invalid; error
+ * handling of cxt as for CourierPatternCompile.
+ */
+extern CourierPattern *CourierFilterPolicyCompile(Jsonb *policy,
+												  CourierFilterScope scope,
+												  MemoryContext cxt);
+
+/*
+ * Does a message pass the policy?  headers and payload may be NULL; a
+ * payload that is not a JSON object passes no payload-scope policy.
+ */
+extern bool CourierFilterPolicyMatch(const CourierPattern *policy,
+									 CourierFilterScope scope,
+									 Jsonb *headers, Jsonb *payload);
+
 #endif							/* COURIER_PATTERN_H */
