@@ -331,6 +331,25 @@ BeginSend(text *queue_name, CourierQueue *queue)
 	CourierLookupQueue(queue_name, queue, IsolationUsesXactSnapshot());
 }
 
+/*
+ * Send one message the way send() does: lock and look up the queue, check the
+ * message against it, enqueue.  nbytes is what the message counts against
+ * max_message_bytes; explicit_delay says the caller asked for msg->delay_usec.
+ * Used by send() and by topic fanout (topic.c).  The caller is connected to
+ * SPI.
+ */
+int64
+CourierSendMessage(text *queue_name, CourierNewMessage *msg, int64 nbytes,
+				   bool explicit_delay, TimestampTz now)
+{
+	CourierQueue queue;
+
+	BeginSend(queue_name, &queue);
+	CheckMessageBytes(nbytes, &queue, queue_name);
+	CheckForQueue(&queue, msg, explicit_delay);
+	return CourierEnqueue(queue_name, &queue, msg, now);
+}
+
 /* A delay argument in microseconds; -1 when NULL (the queue's delay). */
 static int64
 DelayArg(FunctionCallInfo fcinfo, int argno)
@@ -364,7 +383,6 @@ courier_send(PG_FUNCTION_ARGS)
 	text	   *queue_name;
 	Jsonb	   *headers = NULL;
 	CourierNewMessage msg;
-	CourierQueue queue;
 	int64		msg_id;
 
 	CourierArgNotNull(fcinfo, 0, "queue_name");
@@ -384,10 +402,8 @@ courier_send(PG_FUNCTION_ARGS)
 	CourierReadEnvelope(headers, &msg.env);
 
 	SPI_connect();
-	BeginSend(queue_name, &queue);
-	CheckMessageBytes(MessageBytes(msg.payload, headers), &queue, queue_name);
-	CheckForQueue(&queue, &msg, !PG_ARGISNULL(3));
-	msg_id = CourierEnqueue(queue_name, &queue, &msg, CourierNow());
+	msg_id = CourierSendMessage(queue_name, &msg, MessageBytes(msg.payload, headers),
+								!PG_ARGISNULL(3), CourierNow());
 	SPI_finish();
 
 	PG_RETURN_INT64(msg_id);

@@ -61,6 +61,8 @@ extern void CourierLockQueue(text *queue_name, LOCKMODE mode);
 extern pg_attribute_noreturn() void CourierNoSuchQueue(text *queue_name);
 extern int64 CourierEnqueue(text *queue_name, const CourierQueue *queue,
 							CourierNewMessage *msg, TimestampTz now);
+extern int64 CourierSendMessage(text *queue_name, CourierNewMessage *msg, int64 nbytes,
+								bool explicit_delay, TimestampTz now);
 extern int64 CourierInsertMessage(text *queue_name, const CourierNewMessage *msg,
 								  TimestampTz visible_at, TimestampTz now);
 extern void CourierCheckId(const char *what, text *value);
