@@ -20,7 +20,8 @@ OBJS = \
 	src/queue_dlq.o \
 	src/wait.o \
 	src/worker.o \
-	src/pattern.o
+	src/pattern.o \
+	src/topic.o
 
 # Order matters: later parts use objects created by earlier ones.
 SQL_PARTS = \
@@ -31,6 +32,7 @@ SQL_PARTS = \
 	sql/parts/40_dead_letters.sql \
 	sql/parts/50_maintenance.sql \
 	sql/parts/60_patterns.sql \
+	sql/parts/70_topics.sql \
 	sql/parts/90_privileges.sql
 
 INSTALL_SQL = sql/$(EXTENSION)--$(EXTVERSION).sql

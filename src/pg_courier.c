@@ -15,8 +15,8 @@
  *
  * The library works with or without shared_preload_libraries.  Preloaded, it
  * also sets up the shared memory long polling wakes receivers through
- * (wait.c) and starts the background workers that run courier.tick()
- * (worker.c).
+ * (wait.c) and that holds topic statistics (topic.c), and starts the
+ * background workers that run courier.tick() (worker.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -30,6 +30,7 @@
 
 #include "compat.h"
 #include "pg_courier.h"
+#include "topic.h"
 #include "wait.h"
 #include "worker.h"
 
@@ -100,6 +101,7 @@ _PG_init(void)
 	CourierReserveGUCPrefix("courier");
 
 	CourierWaitRequestShmem();
+	CourierTopicRequestShmem();
 	if (!IsBinaryUpgrade)
 		CourierRegisterWorkers();
 }

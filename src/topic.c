@@ -1,0 +1,833 @@
+/*-------------------------------------------------------------------------
+ *
+ * topic.c
+ *	  Topics: publish() fans a message out to the subscribed queues.
+ *
+ * Vocabulary:
+ *	  topic         a named fanout point (courier.topics); standard or FIFO
+ *	  subscription  a queue subscribed to a topic, with an optional filter
+ *	                policy (SNS dialect, pattern.c) matched against the
+ *	                published headers or payload, and a delivery format
+ *	  publish       one call of courier.publish(); it gets an id of its own,
+ *	                drawn from the message id sequence (so no message has it)
+ *	  delivery      the message one publish puts into one subscribed queue:
+ *	                the payload itself (raw delivery) or an SNS-style
+ *	                notification envelope around it
+ *
+ * Fanout is transactional: each delivery goes through the queue's own send
+ * path (CourierSendMessage, queue.c), in the publisher's transaction, so a
+ * rollback delivers nothing and each queue's rules (size limit, FIFO
+ * deduplication and group order, long-poll wakeups at commit) apply as they
+ * do to send().  The payload is stored once per delivery; docs/performance.md
+ * ("Topics") has the measurements behind that choice.
+ *
+ * Publishers take a shared object lock on the topic (keyed by a hash of its
+ * name) until they commit; subscribe, unsubscribe and drop_topic take it
+ * exclusively.  So a publisher reads the subscription list either before a
+ * change (which then waits for it) or after the change committed, and never
+ * delivers to a queue an unsubscribe has already released for dropping.
+ * Deliveries go to the queues in queue-name order, whatever the topic, so
+ * concurrent FIFO publishes to topics sharing queues lock message groups in
+ * one order.
+ *
+ * Filter policies are compiled once per backend and cached per topic with
+ * the topic's version; every subscription change sets a new version (a fresh
+ * sequence value, never reused, so even a dropped and re-created topic or a
+ * rolled-back change cannot be mistaken for the cached one).
+ *
+ * Statistics: delivered and filtered-out counts per subscription.  A publish
+ * only adds to backend-local counters of its transaction; at commit they are
+ * added to a shared-memory hash with atomic adds (a shared LWLock, exclusive
+ * only to create an entry), so concurrent publishers never wait on a row lock
+ * or write WAL for statistics.  Counts cover committed publishes since the
+ * server started; savepoints rolled back discard their share.  Without
+ * shared_preload_libraries there is no shared memory and the counts are null.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/ipc.h"
+#include "storage/lmgr.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "clock.h"
+#include "compat.h"
+#include "envelope.h"
+#include "pattern.h"
+#include "pg_courier.h"
+#include "plan.h"
+#include "queue.h"
+#include "topic.h"
+
+PG_FUNCTION_INFO_V1(courier_lock_topic);
+PG_FUNCTION_INFO_V1(courier_check_filter_policy);
+PG_FUNCTION_INFO_V1(courier_publish);
+PG_FUNCTION_INFO_V1(courier_forget_subscription_stats);
+PG_FUNCTION_INFO_V1(courier_subscription_counts);
+
+/* Longest topic name (courier.topics CHECK). */
+#define COURIER_TOPIC_NAME_MAX 256
+
+static SPIPlanPtr topic_plan = NULL;
+static SPIPlanPtr subscriptions_plan = NULL;
+static SPIPlanPtr publish_id_plan = NULL;
+static SPIPlanPtr notification_plan = NULL;
+
+/* A subscription as publish() uses it. */
+typedef struct CourierSubscription
+{
+	int64		subscription_id;
+	text	   *queue_name;
+	CourierFilterScope scope;
+	CourierPattern *policy;		/* NULL: every message passes */
+	bool		raw_delivery;
+} CourierSubscription;
+
+/*
+ * A topic's subscriptions with their compiled policies, valid for one
+ * version of the topic.  Everything a version needs lives in cxt, so a new
+ * version replaces it by deleting one context.
+ */
+typedef struct CourierTopicCache
+{
+	char		topic_name[COURIER_TOPIC_NAME_MAX + 1]; /* hash key */
+	bool		loaded;
+	int64		version;
+	MemoryContext cxt;
+	int			nsubs;
+	CourierSubscription *subs;
+} CourierTopicCache;
+
+static HTAB *topic_cache = NULL;
+
+/* What the topic row says. */
+typedef struct CourierTopic
+{
+	bool		fifo;
+	bool		content_based_dedup;
+	int64		version;
+} CourierTopic;
+
+/*
+ * Statistics.  Shared: one entry per subscription.  Local: what the current
+ * transaction's publishes counted, per subscription and subtransaction level,
+ * added to the shared entries at commit.
+ */
+typedef struct CourierSubStats
+{
+	int64		subscription_id;	/* hash key */
+	pg_atomic_uint64 delivered;
+	pg_atomic_uint64 filtered_out;
+} CourierSubStats;
+
+typedef struct CourierPendingKey
+{
+	int64		subscription_id;
+	int			nest_level;
+} CourierPendingKey;
+
+typedef struct CourierPendingStats
+{
+	CourierPendingKey key;
+	uint64		delivered;
+	uint64		filtered_out;
+	bool		forget;			/* unsubscribed: drop the shared entry */
+} CourierPendingStats;
+
+static HTAB *shared_stats = NULL;
+static LWLock *shared_stats_lock = NULL;
+static HTAB *pending_stats = NULL;
+static bool pending_any = false;
+static bool callbacks_registered = false;
+
+#ifdef COURIER_HAS_SHMEM_REQUEST_HOOK
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static Size
+TopicShmemSize(void)
+{
+	return hash_estimate_size(COURIER_MAX_TRACKED_SUBSCRIPTIONS, sizeof(CourierSubStats));
+}
+
+#ifdef COURIER_HAS_SHMEM_REQUEST_HOOK
+static void
+TopicShmemRequest(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(TopicShmemSize());
+	RequestNamedLWLockTranche("pg_courier topic stats", 1);
+}
+#endif
+
+static void
+TopicShmemStartup(void)
+{
+	HASHCTL		info;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(int64);
+	info.entrysize = sizeof(CourierSubStats);
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared_stats_lock = &(GetNamedLWLockTranche("pg_courier topic stats"))->lock;
+	shared_stats = ShmemInitHash("pg_courier subscription stats",
+								 COURIER_MAX_TRACKED_SUBSCRIPTIONS,
+								 COURIER_MAX_TRACKED_SUBSCRIPTIONS,
+								 &info, HASH_ELEM | HASH_BLOBS);
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+CourierTopicRequestShmem(void)
+{
+#ifdef COURIER_HAS_SHMEM_REQUEST_HOOK
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = TopicShmemRequest;
+#else
+	RequestAddinShmemSpace(TopicShmemSize());
+	RequestNamedLWLockTranche("pg_courier topic stats", 1);
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = TopicShmemStartup;
+}
+
+/*
+ * Add a committed transaction's counts to shared memory, and forget the
+ * subscriptions it removed.  Runs in the commit callback: nothing here may
+ * raise an error, so a full table just leaves new entries uncounted.
+ */
+static void
+FlushPendingStats(void)
+{
+	HASH_SEQ_STATUS seq;
+	CourierPendingStats *p;
+
+	hash_seq_init(&seq, pending_stats);
+	while ((p = hash_seq_search(&seq)) != NULL)
+	{
+		CourierSubStats *s;
+		bool		found;
+
+		if (p->forget || (p->delivered == 0 && p->filtered_out == 0))
+			continue;
+		LWLockAcquire(shared_stats_lock, LW_SHARED);
+		s = hash_search(shared_stats, &p->key.subscription_id, HASH_FIND, NULL);
+		if (s == NULL)
+		{
+			LWLockRelease(shared_stats_lock);
+			LWLockAcquire(shared_stats_lock, LW_EXCLUSIVE);
+			s = hash_search(shared_stats, &p->key.subscription_id, HASH_ENTER_NULL, &found);
+			if (s != NULL && !found)
+			{
+				pg_atomic_init_u64(&s->delivered, 0);
+				pg_atomic_init_u64(&s->filtered_out, 0);
+			}
+		}
+		if (s != NULL)
+		{
+			pg_atomic_fetch_add_u64(&s->delivered, p->delivered);
+			pg_atomic_fetch_add_u64(&s->filtered_out, p->filtered_out);
+		}
+		LWLockRelease(shared_stats_lock);
+	}
+
+	hash_seq_init(&seq, pending_stats);
+	while ((p = hash_seq_search(&seq)) != NULL)
+	{
+		if (!p->forget)
+			continue;
+		LWLockAcquire(shared_stats_lock, LW_EXCLUSIVE);
+		hash_search(shared_stats, &p->key.subscription_id, HASH_REMOVE, NULL);
+		LWLockRelease(shared_stats_lock);
+	}
+}
+
+static void
+ClearPendingStats(void)
+{
+	HASH_SEQ_STATUS seq;
+	CourierPendingStats *p;
+
+	hash_seq_init(&seq, pending_stats);
+	while ((p = hash_seq_search(&seq)) != NULL)
+		hash_search(pending_stats, &p->key, HASH_REMOVE, NULL);
+	pending_any = false;
+}
+
+static void
+TopicXactCallback(XactEvent event, void *arg pg_attribute_unused())
+{
+	if (!pending_any)
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (shared_stats != NULL)
+				FlushPendingStats();
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* a prepared transaction's publishes are not counted */
+			break;
+		default:
+			return;
+	}
+	ClearPendingStats();
+}
+
+/*
+ * A subtransaction that aborts takes its counts with it; one that commits
+ * hands them to its parent.
+ */
+static void
+TopicSubXactCallback(SubXactEvent event, SubTransactionId mySubid pg_attribute_unused(),
+					 SubTransactionId parentSubid pg_attribute_unused(),
+					 void *arg pg_attribute_unused())
+{
+	int			level = GetCurrentTransactionNestLevel();
+	HASH_SEQ_STATUS seq;
+	CourierPendingStats *p;
+
+	if (!pending_any ||
+		(event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
+		return;
+
+	hash_seq_init(&seq, pending_stats);
+	while ((p = hash_seq_search(&seq)) != NULL)
+	{
+		CourierPendingStats saved;
+		CourierPendingStats *parent;
+		bool		found;
+
+		if (p->key.nest_level < level)
+			continue;
+		saved = *p;
+		/* removing the entry just returned is allowed during a scan */
+		hash_search(pending_stats, &p->key, HASH_REMOVE, NULL);
+		if (event == SUBXACT_EVENT_ABORT_SUB)
+			continue;
+		saved.key.nest_level = level - 1;
+		parent = hash_search(pending_stats, &saved.key, HASH_ENTER, &found);
+		if (!found)
+		{
+			parent->delivered = 0;
+			parent->filtered_out = 0;
+			parent->forget = false;
+		}
+		parent->delivered += saved.delivered;
+		parent->filtered_out += saved.filtered_out;
+		parent->forget |= saved.forget;
+	}
+}
+
+static CourierPendingStats *
+PendingStats(int64 subscription_id)
+{
+	CourierPendingKey key;
+	CourierPendingStats *p;
+	bool		found;
+
+	if (pending_stats == NULL)
+	{
+		HASHCTL		info;
+
+		memset(&info, 0, sizeof(info));
+		info.keysize = sizeof(CourierPendingKey);
+		info.entrysize = sizeof(CourierPendingStats);
+		pending_stats = hash_create("pg_courier pending subscription stats", 64,
+									&info, HASH_ELEM | HASH_BLOBS);
+	}
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(TopicXactCallback, NULL);
+		RegisterSubXactCallback(TopicSubXactCallback, NULL);
+		callbacks_registered = true;
+	}
+	memset(&key, 0, sizeof(key));
+	key.subscription_id = subscription_id;
+	key.nest_level = GetCurrentTransactionNestLevel();
+	p = hash_search(pending_stats, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		p->delivered = 0;
+		p->filtered_out = 0;
+		p->forget = false;
+	}
+	pending_any = true;
+	return p;
+}
+
+/* The lock that orders publishers against subscription changes. */
+static void
+LockTopic(text *topic_name, LOCKMODE mode)
+{
+	Oid			nsp = get_namespace_oid("courier", false);
+	Oid			relid = get_relname_relid("topics", nsp);
+	uint32		key;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "table courier.topics is missing");
+	key = DatumGetUInt32(hash_any((const unsigned char *) VARDATA_ANY(topic_name),
+								  VARSIZE_ANY_EXHDR(topic_name)));
+	LockDatabaseObject(relid, (Oid) key, 0, mode);
+}
+
+/* courier._lock_topic(topic_name text, exclusive boolean) */
+Datum
+courier_lock_topic(PG_FUNCTION_ARGS)
+{
+	LockTopic(PG_GETARG_TEXT_PP(0),
+			  PG_GETARG_BOOL(1) ? AccessExclusiveLock : AccessShareLock);
+	PG_RETURN_VOID();
+}
+
+/*
+ * courier._check_filter_policy(filter_policy jsonb, filter_scope text)
+ *
+ * Compiles the policy and throws the result away: subscribe() stores only
+ * policies that compile, so publish() never meets an invalid one.
+ */
+Datum
+courier_check_filter_policy(PG_FUNCTION_ARGS)
+{
+	CourierFilterScope scope;
+
+	CourierArgNotNull(fcinfo, 1, "filter_scope");
+	scope = CourierFilterScopeFromName(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	if (!PG_ARGISNULL(0))
+	{
+		MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+												  "pg_courier filter policy check",
+												  ALLOCSET_SMALL_SIZES);
+
+		(void) CourierFilterPolicyCompile(PG_GETARG_JSONB_P(0), scope, cxt);
+		MemoryContextDelete(cxt);
+	}
+	PG_RETURN_VOID();
+}
+
+static pg_attribute_noreturn() void
+NoSuchTopic(text *topic_name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("topic \"%s\" does not exist", text_to_cstring(topic_name)),
+			 errhint("Create it with courier.create_topic().")));
+}
+
+static void
+LookupTopic(text *topic_name, CourierTopic *topic)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	SPIPlanPtr	plan;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+
+	plan = CourierPlan(&topic_plan,
+					   "SELECT t.fifo, t.content_based_dedup, t.version"
+					   "  FROM courier.topics AS t"
+					   " WHERE t.topic_name OPERATOR(pg_catalog.=) $1",
+					   1, argtypes);
+	values[0] = PointerGetDatum(topic_name);
+	if (SPI_execute_plan(plan, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "topic lookup failed");
+	if (SPI_processed == 0)
+		NoSuchTopic(topic_name);
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	topic->fifo = DatumGetBool(SPI_getbinval(tup, desc, 1, &isnull));
+	topic->content_based_dedup = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
+	topic->version = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+}
+
+/*
+ * Read a topic's subscriptions and compile their policies into a new context
+ * (a child of TopMemoryContext, deleted when the next version replaces it or
+ * when loading fails).
+ */
+static void
+LoadSubscriptions(text *topic_name, CourierTopicCache *entry, int64 version)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	SPIPlanPtr	plan;
+	MemoryContext cxt;
+	MemoryContext old = CurrentMemoryContext;
+	CourierSubscription *subs;
+	int			n;
+
+	plan = CourierPlan(&subscriptions_plan,
+					   "SELECT s.subscription_id, s.queue_name, s.filter_scope,"
+					   "       s.filter_policy, s.raw_delivery"
+					   "  FROM courier.subscriptions AS s"
+					   " WHERE s.topic_name OPERATOR(pg_catalog.=) $1"
+					   " ORDER BY s.queue_name",
+					   1, argtypes);
+	values[0] = PointerGetDatum(topic_name);
+	/* not read-only: a fresh snapshot, taken after the topic lock */
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "subscription lookup failed");
+	n = (int) SPI_processed;
+
+	cxt = AllocSetContextCreate(TopMemoryContext, "pg_courier topic subscriptions",
+								ALLOCSET_SMALL_SIZES);
+	subs = MemoryContextAllocZero(cxt, Max(n, 1) * sizeof(CourierSubscription));
+	PG_TRY();
+	{
+		int			i;
+
+		MemoryContextSwitchTo(cxt);
+		for (i = 0; i < n; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			Datum		d;
+			char	   *scope;
+
+			CHECK_FOR_INTERRUPTS();
+			subs[i].subscription_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			subs[i].queue_name = DatumGetTextPCopy(SPI_getbinval(tup, desc, 2, &isnull));
+			scope = TextDatumGetCString(SPI_getbinval(tup, desc, 3, &isnull));
+			subs[i].scope = CourierFilterScopeFromName(scope);
+			d = SPI_getbinval(tup, desc, 4, &isnull);
+			subs[i].policy = isnull ? NULL
+				: CourierFilterPolicyCompile(DatumGetJsonbP(d), subs[i].scope, cxt);
+			subs[i].raw_delivery = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+		}
+		MemoryContextSwitchTo(old);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(cxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	if (entry->loaded)
+		MemoryContextDelete(entry->cxt);
+	entry->cxt = cxt;
+	entry->subs = subs;
+	entry->nsubs = n;
+	entry->version = version;
+	entry->loaded = true;
+}
+
+/* The topic's subscriptions as of version, from the cache when it has them. */
+static CourierTopicCache *
+TopicSubscriptions(text *topic_name, int64 version)
+{
+	char		key[COURIER_TOPIC_NAME_MAX + 1];
+	int			len = VARSIZE_ANY_EXHDR(topic_name);
+	CourierTopicCache *entry;
+	bool		found;
+
+	if (topic_cache == NULL)
+	{
+		HASHCTL		info;
+
+		memset(&info, 0, sizeof(info));
+		info.keysize = sizeof(key);
+		info.entrysize = sizeof(CourierTopicCache);
+		topic_cache = hash_create("pg_courier topic cache", 16, &info,
+								  HASH_ELEM | HASH_STRINGS);
+	}
+	/* the topic row exists, so its name fits (courier.topics CHECK) */
+	if (len > COURIER_TOPIC_NAME_MAX)
+		elog(ERROR, "topic name too long for the cache");
+	memset(key, 0, sizeof(key));
+	memcpy(key, VARDATA_ANY(topic_name), len);
+
+	entry = hash_search(topic_cache, key, HASH_ENTER, &found);
+	if (!found)
+		entry->loaded = false;
+	if (!entry->loaded || entry->version != version)
+		LoadSubscriptions(topic_name, entry, version);
+	return entry;
+}
+
+static text *
+OptionalIdArg(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	text	   *value;
+
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	value = PG_GETARG_TEXT_PP(argno);
+	CourierCheckId(what, value);
+	return value;
+}
+
+/*
+ * What a topic asks of a publish: standard topics take no group or dedup id
+ * (as SNS); FIFO topics need a group id and a dedup id, given or (with
+ * content-based deduplication) the SHA-256 of the payload.  The dedup id is
+ * passed to every subscribed queue, which deduplicates within its window.
+ */
+static void
+CheckForTopic(text *topic_name, const CourierTopic *topic, Jsonb *payload,
+			  text *group_id, text **dedup_id)
+{
+	if (!topic->fifo)
+	{
+		if (group_id != NULL || *dedup_id != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s is only for FIFO topics",
+							group_id != NULL ? "group_id" : "dedup_id"),
+					 errdetail("Topic \"%s\" is a standard topic.", text_to_cstring(topic_name)),
+					 errhint("Create the topic with fifo => true to get ordered, deduplicated delivery.")));
+		return;
+	}
+	if (group_id == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("group_id is required on a FIFO topic"),
+				 errhint("Messages of one group are delivered in order; use one group per entity that needs ordering.")));
+	if (*dedup_id == NULL)
+	{
+		if (!topic->content_based_dedup)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("dedup_id is required on a FIFO topic without content-based deduplication"),
+					 errhint("Pass dedup_id, or create the topic with content_based_dedup => true.")));
+		*dedup_id = CourierContentDedupId(payload);
+	}
+}
+
+/*
+ * The notification a non-raw subscription receives, as SNS sends it to SQS:
+ * Type, MessageId (the publish id), Topic, Message (the payload, as JSON
+ * rather than a string holding JSON), Timestamp (ISO 8601, milliseconds, UTC),
+ * SequenceNumber on FIFO topics, MessageAttributes when there are headers.
+ * Built once per publish, whatever the number of such subscriptions.
+ */
+static Jsonb *
+BuildNotification(int64 publish_id, text *topic_name, Jsonb *payload, Jsonb *headers,
+				  bool fifo, TimestampTz now)
+{
+	static Oid	argtypes[6] = {INT8OID, TEXTOID, JSONBOID, JSONBOID, BOOLOID, TIMESTAMPTZOID};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	SPIPlanPtr	plan;
+	bool		isnull;
+	Datum		d;
+
+	plan = CourierPlan(&notification_plan,
+					   "SELECT pg_catalog.jsonb_build_object("
+					   "         'Type', 'Notification',"
+					   "         'MessageId', $1::pg_catalog.text,"
+					   "         'Topic', $2,"
+					   "         'Message', $3,"
+					   "         'Timestamp', pg_catalog.to_char($6 AT TIME ZONE 'UTC',"
+					   "                                 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))"
+					   " OPERATOR(pg_catalog.||) CASE WHEN $5"
+					   "     THEN pg_catalog.jsonb_build_object('SequenceNumber',"
+					   "              pg_catalog.lpad($1::pg_catalog.text, 20, '0'))"
+					   "     ELSE '{}'::pg_catalog.jsonb END"
+					   " OPERATOR(pg_catalog.||) COALESCE("
+					   "     (SELECT pg_catalog.jsonb_build_object('MessageAttributes',"
+					   "                 pg_catalog.jsonb_object_agg(h.key,"
+					   "                     pg_catalog.jsonb_build_object("
+					   "                         'Type', CASE"
+					   "                             WHEN pg_catalog.jsonb_typeof(h.value) OPERATOR(pg_catalog.=) 'number'"
+					   "                             THEN 'Number'"
+					   "                             WHEN pg_catalog.jsonb_typeof(h.value) OPERATOR(pg_catalog.=) 'array'"
+					   "                             THEN 'String.Array'"
+					   "                             ELSE 'String' END,"
+					   "                         'Value', CASE"
+					   "                             WHEN pg_catalog.jsonb_typeof(h.value) OPERATOR(pg_catalog.=) 'string'"
+					   "                             THEN h.value OPERATOR(pg_catalog.#>>) '{}'"
+					   "                             ELSE h.value::pg_catalog.text END)))"
+					   "        FROM pg_catalog.jsonb_each($4) AS h"
+					   "      HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0),"
+					   "     '{}'::pg_catalog.jsonb)",
+					   6, argtypes);
+	values[0] = Int64GetDatum(publish_id);
+	values[1] = PointerGetDatum(topic_name);
+	values[2] = PointerGetDatum(payload);
+	values[3] = PointerGetDatum(headers);
+	if (headers == NULL)
+		nulls[3] = 'n';
+	values[4] = BoolGetDatum(fifo);
+	values[5] = TimestampTzGetDatum(now);
+	if (SPI_execute_plan(plan, values, nulls, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "courier.publish: could not build the notification");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return DatumGetJsonbP(d);
+}
+
+static int64
+NextPublishId(void)
+{
+	SPIPlanPtr	plan;
+	bool		isnull;
+
+	plan = CourierPlan(&publish_id_plan,
+					   "SELECT pg_catalog.nextval('courier.message_id_seq'::pg_catalog.regclass)",
+					   0, NULL);
+	if (SPI_execute_plan(plan, NULL, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "courier.publish: could not draw a publish id");
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+static int64
+JsonbBytes(Jsonb *j)
+{
+	return j != NULL ? VARSIZE_ANY_EXHDR(j) : 0;
+}
+
+/*
+ * courier.publish(topic_name text, payload jsonb, headers jsonb = null,
+ *				   group_id text = null, dedup_id text = null) returns bigint
+ *
+ * Returns the publish id: the MessageId of every notification envelope of
+ * this publish, drawn from the message id sequence.
+ */
+Datum
+courier_publish(PG_FUNCTION_ARGS)
+{
+	text	   *topic_name;
+	Jsonb	   *payload;
+	Jsonb	   *headers = NULL;
+	text	   *group_id;
+	text	   *dedup_id;
+	CourierEnvelope env;
+	CourierTopic topic;
+	CourierTopicCache *cache;
+	Jsonb	   *notification = NULL;
+	TimestampTz now;
+	int64		publish_id;
+	int			i;
+
+	CourierArgNotNull(fcinfo, 0, "topic_name");
+	CourierArgNotNull(fcinfo, 1, "payload");
+	topic_name = PG_GETARG_TEXT_PP(0);
+	payload = PG_GETARG_JSONB_P(1);
+	if (!PG_ARGISNULL(2))
+		headers = PG_GETARG_JSONB_P(2);
+	group_id = OptionalIdArg(fcinfo, 3, "group_id");
+	dedup_id = OptionalIdArg(fcinfo, 4, "dedup_id");
+	/* checks the headers: an object of allowed values, reserved keys typed */
+	CourierReadEnvelope(headers, &env);
+
+	SPI_connect();
+	LockTopic(topic_name, AccessShareLock);
+	LookupTopic(topic_name, &topic);
+	CheckForTopic(topic_name, &topic, payload, group_id, &dedup_id);
+	cache = TopicSubscriptions(topic_name, topic.version);
+	now = CourierNow();
+	publish_id = NextPublishId();
+
+	/*
+	 * Nothing in this loop changes the topic's version, so cache->subs stays
+	 * as it is (a publish from a trigger on courier.messages, which pg_courier
+	 * does not support, could).
+	 */
+	for (i = 0; i < cache->nsubs; i++)
+	{
+		const CourierSubscription *sub = &cache->subs[i];
+		CourierNewMessage msg;
+
+		CHECK_FOR_INTERRUPTS();
+		if (sub->policy != NULL &&
+			!CourierFilterPolicyMatch(sub->policy, sub->scope, headers, payload))
+		{
+			PendingStats(sub->subscription_id)->filtered_out++;
+			continue;
+		}
+
+		memset(&msg, 0, sizeof(msg));
+		msg.env = env;
+		msg.delay_usec = -1;
+		msg.group_id = group_id;
+		msg.dedup_id = dedup_id;
+		if (sub->raw_delivery)
+			msg.payload = payload;
+		else
+		{
+			/* valid until SPI_finish, like the tuple table it is in */
+			if (notification == NULL)
+				notification = BuildNotification(publish_id, topic_name, payload,
+												 headers, topic.fifo, now);
+			msg.payload = notification;
+		}
+		(void) CourierSendMessage(sub->queue_name, &msg,
+								  JsonbBytes(msg.payload) + JsonbBytes(headers),
+								  false, now);
+		PendingStats(sub->subscription_id)->delivered++;
+	}
+	SPI_finish();
+
+	PG_RETURN_INT64(publish_id);
+}
+
+/*
+ * courier._forget_subscription_stats(subscription_id bigint): when the
+ * transaction commits, drop the subscription's shared counters.
+ */
+Datum
+courier_forget_subscription_stats(PG_FUNCTION_ARGS)
+{
+	PendingStats(PG_GETARG_INT64(0))->forget = true;
+	PG_RETURN_VOID();
+}
+
+/*
+ * courier._subscription_counts(subscription_id bigint,
+ *		OUT delivered bigint, OUT filtered_out bigint)
+ */
+Datum
+courier_subscription_counts(PG_FUNCTION_ARGS)
+{
+	int64		subscription_id = PG_GETARG_INT64(0);
+	TupleDesc	tupdesc;
+	Datum		values[2] = {0, 0};
+	bool		nulls[2] = {true, true};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+
+	if (shared_stats != NULL)
+	{
+		CourierSubStats *s;
+
+		LWLockAcquire(shared_stats_lock, LW_SHARED);
+		s = hash_search(shared_stats, &subscription_id, HASH_FIND, NULL);
+		values[0] = Int64GetDatum(s ? (int64) pg_atomic_read_u64(&s->delivered) : 0);
+		values[1] = Int64GetDatum(s ? (int64) pg_atomic_read_u64(&s->filtered_out) : 0);
+		LWLockRelease(shared_stats_lock);
+		nulls[0] = nulls[1] = false;
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
