@@ -129,9 +129,16 @@ typedef struct CourierTopic
  * transaction's publishes counted, per subscription and subtransaction level,
  * added to the shared entries at commit.
  */
+/* Subscription ids are per database; shared memory serves all of them. */
+typedef struct CourierSubStatsKey
+{
+	Oid			dbid;
+	int64		subscription_id;
+} CourierSubStatsKey;
+
 typedef struct CourierSubStats
 {
-	int64		subscription_id;	/* hash key */
+	CourierSubStatsKey key;
 	pg_atomic_uint64 delivered;
 	pg_atomic_uint64 filtered_out;
 } CourierSubStats;
@@ -187,7 +194,7 @@ TopicShmemStartup(void)
 		prev_shmem_startup_hook();
 
 	memset(&info, 0, sizeof(info));
-	info.keysize = sizeof(int64);
+	info.keysize = sizeof(CourierSubStatsKey);
 	info.entrysize = sizeof(CourierSubStats);
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	shared_stats_lock = &(GetNamedLWLockTranche("pg_courier topic stats"))->lock;
@@ -222,6 +229,10 @@ FlushPendingStats(void)
 {
 	HASH_SEQ_STATUS seq;
 	CourierPendingStats *p;
+	CourierSubStatsKey key;
+
+	memset(&key, 0, sizeof(key));
+	key.dbid = MyDatabaseId;
 
 	hash_seq_init(&seq, pending_stats);
 	while ((p = hash_seq_search(&seq)) != NULL)
@@ -231,13 +242,14 @@ FlushPendingStats(void)
 
 		if (p->forget || (p->delivered == 0 && p->filtered_out == 0))
 			continue;
+		key.subscription_id = p->key.subscription_id;
 		LWLockAcquire(shared_stats_lock, LW_SHARED);
-		s = hash_search(shared_stats, &p->key.subscription_id, HASH_FIND, NULL);
+		s = hash_search(shared_stats, &key, HASH_FIND, NULL);
 		if (s == NULL)
 		{
 			LWLockRelease(shared_stats_lock);
 			LWLockAcquire(shared_stats_lock, LW_EXCLUSIVE);
-			s = hash_search(shared_stats, &p->key.subscription_id, HASH_ENTER_NULL, &found);
+			s = hash_search(shared_stats, &key, HASH_ENTER_NULL, &found);
 			if (s != NULL && !found)
 			{
 				pg_atomic_init_u64(&s->delivered, 0);
@@ -257,8 +269,9 @@ FlushPendingStats(void)
 	{
 		if (!p->forget)
 			continue;
+		key.subscription_id = p->key.subscription_id;
 		LWLockAcquire(shared_stats_lock, LW_EXCLUSIVE);
-		hash_search(shared_stats, &p->key.subscription_id, HASH_REMOVE, NULL);
+		hash_search(shared_stats, &key, HASH_REMOVE, NULL);
 		LWLockRelease(shared_stats_lock);
 	}
 }
@@ -809,7 +822,7 @@ courier_forget_subscription_stats(PG_FUNCTION_ARGS)
 Datum
 courier_subscription_counts(PG_FUNCTION_ARGS)
 {
-	int64		subscription_id = PG_GETARG_INT64(0);
+	CourierSubStatsKey key;
 	TupleDesc	tupdesc;
 	Datum		values[2] = {0, 0};
 	bool		nulls[2] = {true, true};
@@ -822,8 +835,11 @@ courier_subscription_counts(PG_FUNCTION_ARGS)
 	{
 		CourierSubStats *s;
 
+		memset(&key, 0, sizeof(key));
+		key.dbid = MyDatabaseId;
+		key.subscription_id = PG_GETARG_INT64(0);
 		LWLockAcquire(shared_stats_lock, LW_SHARED);
-		s = hash_search(shared_stats, &subscription_id, HASH_FIND, NULL);
+		s = hash_search(shared_stats, &key, HASH_FIND, NULL);
 		values[0] = Int64GetDatum(s ? (int64) pg_atomic_read_u64(&s->delivered) : 0);
 		values[1] = Int64GetDatum(s ? (int64) pg_atomic_read_u64(&s->filtered_out) : 0);
 		LWLockRelease(shared_stats_lock);

@@ -9,9 +9,9 @@
 #define COURIER_TOPIC_H
 
 /*
- * Subscriptions whose statistics shared memory holds; beyond this, new
- * subscriptions show null counts (SNS allows 10,000 filter policies per
- * account).
+ * Subscriptions (of all databases) whose statistics shared memory holds;
+ * beyond this, new subscriptions are not counted and show 0 (SNS allows
+ * 10,000 filter policies per account).
  */
 #define COURIER_MAX_TRACKED_SUBSCRIPTIONS 10000
 
