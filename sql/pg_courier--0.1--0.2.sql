@@ -655,6 +655,17 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION courier.test_event_pattern(jsonb, jsonb) IS
 'Does the event match the EventBridge event pattern?  Raises 22023 naming the offending key when the pattern is invalid.';
 
+-- SNS filter policies: the same engine under SNS's rules (src/pattern.c).
+
+CREATE FUNCTION courier.test_filter_policy(filter_policy jsonb, headers jsonb, payload jsonb,
+                                           filter_scope text DEFAULT 'headers')
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'courier_test_filter_policy'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION courier.test_filter_policy(jsonb, jsonb, jsonb, text) IS
+'Would a subscription with this SNS filter policy and scope (headers or payload) receive the message?  NULL or {} passes everything; raises 22023 with the reason when the policy is invalid.';
+
 -- Topics (SNS): fanout of one published message to the subscribed queues,
 -- each subscription with its own filter policy.  publish() is C (src/topic.c);
 -- administration is PL/pgSQL.  See docs/topics.md.

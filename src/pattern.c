@@ -70,99 +70,33 @@
 
 #include "pg_courier.h"
 #include "pattern.h"
+#include "pattern_int.h"
 
 /* More '*' than this in one wildcard is rejected, as EventBridge does. */
 #define COURIER_WILDCARD_MAX_STARS	5
 
-typedef struct PatString
-{
-	char	   *str;
-	int			len;
-} PatString;
+/* SNS filter-policy limits, as AWS documents them. */
+#define SNS_MAX_KEYS			5
+#define SNS_MAX_COMPLEXITY		150
+#define SNS_NUMBER_LIMIT		INT64CONST(1000000000)
+#define SNS_NUMBER_DECIMALS		5
 
-/* A wildcard: the literal pieces between its '*', escapes removed. */
-typedef struct PatWildcard
-{
-	int			nparts;			/* number of '*' plus one */
-	PatString  *parts;
-} PatWildcard;
-
-typedef struct PatCidr
-{
-	int			family;			/* 4 or 6 */
-	int			bits;
-	uint8		addr[16];		/* host bits cleared */
-} PatCidr;
-
-typedef enum PatCondKind
-{
-	COND_STRING,				/* exact string */
-	COND_NUMBER,				/* exact number, by value */
-	COND_NULL,
-	COND_BOOL,
-	COND_PREFIX,
-	COND_SUFFIX,
-	COND_EQUALS_IGNORE_CASE,
-	COND_WILDCARD,
-	COND_NUMERIC,
-	COND_EXISTS,
-	COND_CIDR,
-	COND_BUT_STRINGS,			/* anything-but "a" / ["a", "b"] */
-	COND_BUT_NUMBERS,			/* anything-but 1 / [1, 2] */
-	COND_BUT_PREFIX,
-	COND_BUT_SUFFIX,
-	COND_BUT_IGNORE_CASE,
-	COND_BUT_WILDCARD
-} PatCondKind;
-
-typedef struct PatCond
-{
-	PatCondKind kind;
-	bool		ignore_case;	/* prefix, suffix: strings are lower-cased */
-	bool		flag;			/* COND_BOOL value; COND_EXISTS value */
-	int			nstrings;		/* strings, prefixes, suffixes; lower-cased
-								 * when compared ignoring case */
-	PatString  *strings;
-	int			nnumbers;
-	Numeric    *numbers;
-	int			nwildcards;
-	PatWildcard *wildcards;
-	Numeric		lower;			/* COND_NUMERIC bounds; NULL = unbounded */
-	Numeric		upper;
-	bool		lower_inclusive;
-	bool		upper_inclusive;
-	PatCidr		cidr;
-} PatCond;
-
-typedef struct PatField
-{
-	char	   *path;			/* dotted path, e.g. "detail.state.status" */
-	int			nsegs;			/* path split at every dot */
-	int		   *seg_start;
-	int		   *seg_end;
-	int			nconds;
-	PatCond    *conds;
-	bool		absent_ok;		/* has {"exists": false} */
-} PatField;
-
-typedef struct PatTerm
-{
-	int			nfields;
-	PatField  **fields;
-} PatTerm;
-
-struct CourierPattern
-{
-	int			nterms;
-	PatTerm    *terms;
-	int			max_fields;
-};
 
 /* Compilation */
+
+/* Which rules a pattern is validated under. */
+typedef enum PatDialect
+{
+	DIALECT_EVENTBRIDGE,		/* event patterns */
+	DIALECT_SNS_HEADERS,		/* filter policies on message attributes */
+	DIALECT_SNS_PAYLOAD			/* filter policies on the message body */
+} PatDialect;
 
 typedef struct CompileState
 {
 	MemoryContext cxt;			/* where the compiled pattern lives */
+	PatDialect	dialect;
+	bool		sns;			/* either SNS dialect */
 	StringInfoData where;		/* the key being compiled, for messages */
 	StringInfoData path;		/* its dotted match path */
 } CompileState;
@@ -195,7 +129,8 @@ PatternError(CompileState *cs, const char *hint, const char *fmt,...)
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid event pattern: %s", reason.data),
+			 errmsg(cs->sns ? "invalid filter policy: %s" : "invalid event pattern: %s",
+					reason.data),
 			 cs->where.len > 0 ? errdetail("The problem is at key \"%s\".", cs->where.data) : 0,
 			 hint != NULL ? errhint("%s", hint) : 0));
 }
@@ -348,22 +283,50 @@ SetString(CompileState *cs, PatString *ps, const JsonbValue *v, bool fold)
 	}
 }
 
-static Numeric
-CopyNumeric(CompileState *cs, const JsonbValue *v)
-{
-	Size		size = VARSIZE_ANY(v->val.numeric);
-	Numeric		n = MemoryContextAlloc(cs->cxt, size);
-
-	memcpy(n, v->val.numeric, size);
-	return n;
-}
-
 static int
 NumCmp(Numeric a, Numeric b)
 {
 	return DatumGetInt32(DirectFunctionCall2(numeric_cmp,
 											 NumericGetDatum(a),
 											 NumericGetDatum(b)));
+}
+
+/*
+ * SNS documents numbers from -10^9 to 10^9 with five digits of accuracy
+ * after the decimal point; a policy number outside that is rejected rather
+ * than silently compared with less precision.
+ */
+static void
+CheckSnsNumber(CompileState *cs, const JsonbValue *v)
+{
+	static const char *hint =
+		"Filter policies take numbers from -1000000000 to 1000000000 with at most 5 digits after the decimal point.";
+	char	   *text;
+	char	   *dot;
+
+	if (NumCmp(v->val.numeric, int64_to_numeric(SNS_NUMBER_LIMIT)) > 0 ||
+		NumCmp(v->val.numeric, int64_to_numeric(-SNS_NUMBER_LIMIT)) < 0)
+		PatternError(cs, hint, "number %s is out of range", ValueText(v));
+	/* numeric_normalize drops trailing zeros: 1.500000 has one decimal */
+	text = numeric_normalize(v->val.numeric);
+	dot = strchr(text, '.');
+	if (dot != NULL && strlen(dot + 1) > SNS_NUMBER_DECIMALS)
+		PatternError(cs, hint, "number %s has more than %d digits after the decimal point",
+					 text, SNS_NUMBER_DECIMALS);
+	pfree(text);
+}
+
+static Numeric
+CopyNumeric(CompileState *cs, const JsonbValue *v)
+{
+	Size		size = VARSIZE_ANY(v->val.numeric);
+	Numeric		n;
+
+	if (cs->sns)
+		CheckSnsNumber(cs, v);
+	n = MemoryContextAlloc(cs->cxt, size);
+	memcpy(n, v->val.numeric, size);
+	return n;
 }
 
 /* Strings of a single string or a non-empty list of strings. */
@@ -700,6 +663,12 @@ CompileAnythingBut(CompileState *cs, const JsonbValue *v, PatCond *c)
 		n = ObjectPairs(v->val.binary.data, &keys, &vals);
 		if (n != 1)
 			PatternError(cs, NULL, "anything-but takes an object with exactly one key, not %d", n);
+		if (cs->sns && !StrEq(&keys[0], "prefix"))
+			PatternError(cs, "In a filter policy, anything-but accepts a value, a list, or {\"prefix\": \"...\"}.",
+						 "unsupported anything-but pattern \"%.*s\"",
+						 keys[0].val.string.len, keys[0].val.string.val);
+		if (cs->sns && vals[0].type != jbvString)
+			PatternError(cs, NULL, "prefix match pattern must be a string");
 		if (StrEq(&keys[0], "prefix"))
 			c->kind = COND_BUT_PREFIX;
 		else if (StrEq(&keys[0], "suffix"))
@@ -801,6 +770,8 @@ CompileMatchExpression(CompileState *cs, JsonbContainer *obj, PatCond *c)
 		c->strings = MemoryContextAllocZero(cs->cxt, sizeof(PatString));
 		if (val->type == jbvString)
 			SetString(cs, &c->strings[0], val, false);
+		else if (cs->sns)
+			PatternError(cs, NULL, "%s match pattern must be a string", op);
 		else if (IsObject(val))
 		{
 			JsonbValue *ik;
@@ -828,7 +799,7 @@ CompileMatchExpression(CompileState *cs, JsonbContainer *obj, PatCond *c)
 		c->strings = MemoryContextAllocZero(cs->cxt, sizeof(PatString));
 		SetString(cs, &c->strings[0], val, true);
 	}
-	else if (StrEq(key, "wildcard"))
+	else if (StrEq(key, "wildcard") && !cs->sns)
 	{
 		if (val->type != jbvString)
 			PatternError(cs, NULL, "wildcard match pattern must be a string, not %s", ValueKind(val));
@@ -866,6 +837,8 @@ CompileMatchExpression(CompileState *cs, JsonbContainer *obj, PatCond *c)
 			if (strlen(operator_names[i]) == (size_t) key->val.string.len &&
 				pg_strncasecmp(operator_names[i], key->val.string.val, key->val.string.len) == 0)
 				hint = psprintf("Match types are case-sensitive: write \"%s\".", operator_names[i]);
+		if (cs->sns && StrEq(key, "wildcard"))
+			hint = "Filter policies have no wildcard operator; prefix and suffix are the closest.";
 		if (hint == NULL && cs->where.len >= 3 &&
 			strcmp(cs->where.data + cs->where.len - 3, "$or") == 0)
 			hint = "\"$or\" combines conditions only when it holds a list of at least two objects.";
@@ -1083,8 +1056,89 @@ CompileObject(CompileState *cs, JsonbContainer *obj)
 	return terms;
 }
 
-CourierPattern *
-CourierPatternCompile(Jsonb *pattern, MemoryContext cxt)
+/*
+ * SNS's complexity of an object of a filter policy: the product over its
+ * keys of the length of each value list, times the depth the list sits at
+ * (1 at the top: only the payload scope nests), a nested object counting as
+ * its own complexity and a $or group as the sum of its alternatives'.  So
+ * {"a": [1, 2, 3], "b": [1], "c": [1, 2]} is 3 * 1 * 2 = 6, and
+ * {"a": {"b": {"c": [1, 2, 3, 4]}}, "d": {"e": [1, 2, 3]}, "f": [1, 2, 3]}
+ * is (4 * 3) * (3 * 2) * (3 * 1) = 216: too complex.
+ *
+ * Also rejects nesting in the headers scope, whose keys are attribute names.
+ * Other shape errors are left to CompileObject, which words them.
+ */
+static double
+SnsComplexity(CompileState *cs, JsonbContainer *obj, int depth)
+{
+	JsonbValue *keys;
+	JsonbValue *vals;
+	double		product = 1;
+	int			n;
+	int			i;
+
+	check_stack_depth();
+	n = ObjectPairs(obj, &keys, &vals);
+	for (i = 0; i < n; i++)
+	{
+		JsonbValue *key = &keys[i];
+		JsonbValue *val = &vals[i];
+		int			where_len = cs->where.len;
+
+		CHECK_FOR_INTERRUPTS();
+		if (where_len > 0)
+			appendStringInfoChar(&cs->where, '.');
+		appendBinaryStringInfo(&cs->where, key->val.string.val, key->val.string.len);
+
+		if (IsOrGroup(key, val))
+		{
+			JsonbValue *branches;
+			int			nbranches;
+			int			b;
+			int			or_len = cs->where.len;
+			double		sum = 0;
+
+			nbranches = ArrayElements(val->val.binary.data, &branches);
+			for (b = 0; b < nbranches; b++)
+			{
+				appendStringInfo(&cs->where, "[%d]", b);
+				sum += SnsComplexity(cs, branches[b].val.binary.data, depth);
+				cs->where.len = or_len;
+				cs->where.data[or_len] = '\0';
+			}
+			product *= sum;
+		}
+		else if (IsObject(val))
+		{
+			if (cs->dialect == DIALECT_SNS_HEADERS)
+				PatternError(cs, "Message attributes are a flat object: filter nested payload fields with filter_scope => 'payload'.",
+							 "filter policy scope MessageAttributes (headers) does not support nested filter policy");
+			product *= SnsComplexity(cs, val->val.binary.data, depth + 1);
+		}
+		else if (IsArray(val))
+			product *= (double) JsonContainerSize(val->val.binary.data) * depth;
+
+		cs->where.len = where_len;
+		cs->where.data[where_len] = '\0';
+	}
+	return product;
+}
+
+/* The paths of a term, for messages: "a", "b.c", ... */
+static char *
+TermKeys(const PatTerm *term)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < term->nfields; i++)
+		appendStringInfo(&buf, "%s\"%s\"", i > 0 ? ", " : "", term->fields[i]->path);
+	return buf.data;
+}
+
+static CourierPattern *
+CompileDialect(Jsonb *pattern, PatDialect dialect, MemoryContext cxt)
 {
 	CompileState cs;
 	CourierPattern *p;
@@ -1093,13 +1147,32 @@ CourierPatternCompile(Jsonb *pattern, MemoryContext cxt)
 	int			t = 0;
 
 	cs.cxt = cxt;
+	cs.dialect = dialect;
+	cs.sns = (dialect != DIALECT_EVENTBRIDGE);
 	initStringInfo(&cs.where);
 	initStringInfo(&cs.path);
 
 	if (!JB_ROOT_IS_OBJECT(pattern))
-		PatternError(&cs, "An event pattern is a JSON object such as {\"source\": [\"my.app\"]}.",
-					 "the pattern must be a JSON object, not a JSON %s",
+		PatternError(&cs, cs.sns ? "A filter policy is a JSON object such as {\"store\": [\"example_corp\"]}."
+					 : "An event pattern is a JSON object such as {\"source\": [\"my.app\"]}.",
+					 "the %s must be a JSON object, not a JSON %s",
+					 cs.sns ? "filter policy" : "pattern",
 					 JB_ROOT_IS_SCALAR(pattern) ? "scalar" : "array");
+
+	if (cs.sns)
+	{
+		double		complexity = SnsComplexity(&cs, &pattern->root, 1);
+
+		if (complexity > SNS_MAX_COMPLEXITY)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid filter policy: filter policy is too complex"),
+					 errdetail("Its complexity is %.0f; at most %d is allowed.",
+							   complexity, SNS_MAX_COMPLEXITY),
+					 errhint("Complexity is the product of the lengths of the value lists%s, $or groups adding up their alternatives.",
+							 dialect == DIALECT_SNS_PAYLOAD
+							 ? " (each multiplied by its nesting depth)" : "")));
+	}
 
 	terms = CompileObject(&cs, &pattern->root);
 
@@ -1118,50 +1191,29 @@ CourierPatternCompile(Jsonb *pattern, MemoryContext cxt)
 		foreach(lf, fields)
 			term->fields[i++] = (PatField *) lfirst(lf);
 		p->max_fields = Max(p->max_fields, term->nfields);
+
+		/* SNS counts the keys that hold values, in each $or alternative */
+		if (cs.sns && term->nfields > SNS_MAX_KEYS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid filter policy: filter policy can not have more than %d keys",
+							SNS_MAX_KEYS),
+					 p->nterms > 1
+					 ? errdetail("One alternative of its $or groups has %d keys: %s.",
+								 term->nfields, TermKeys(term))
+					 : errdetail("It has %d keys: %s.", term->nfields, TermKeys(term)),
+					 errhint("Keys are counted where they hold a list of values; objects that only nest others do not count.")));
 	}
 	pfree(cs.where.data);
 	pfree(cs.path.data);
 	return p;
 }
 
-/* Matching */
-
-/* An array element a leaf value sits in. */
-typedef struct ArrayStep
+CourierPattern *
+CourierPatternCompile(Jsonb *pattern, MemoryContext cxt)
 {
-	const JsonbContainer *array;
-	int			index;
-} ArrayStep;
-
-/* A candidate's membership: steps[start .. start + len - 1]. */
-typedef struct Candidate
-{
-	int			start;
-	int			len;
-} Candidate;
-
-typedef struct MatchState
-{
-	const PatField *field;		/* the field being collected */
-	bool		saw_leaf;		/* did its path hold any leaf value? */
-	bool		field_done;		/* found a candidate outside every array */
-
-	ArrayStep  *chain;			/* the array elements the walk is in */
-	int			chainlen;
-	int			chainmax;
-
-	ArrayStep  *steps;			/* memberships of the term's candidates */
-	int			nsteps;
-	int			maxsteps;
-
-	Candidate  *cands;
-	int			ncands;
-	int			maxcands;
-
-	int		   *first;			/* per field of the term: its candidates */
-	int		   *count;
-	int		   *chosen;
-} MatchState;
+	return CompileDialect(pattern, DIALECT_EVENTBRIDGE, cxt);
+}
 
 static bool
 IsAscii(const char *s, int len)
@@ -1458,6 +1510,11 @@ VisitLeaf(MatchState *ms, const JsonbValue *v)
 		int			i;
 
 		ms->saw_leaf = true;
+		if (ms->collect != NULL)
+		{
+			ms->collect(v, ms->collect_arg);
+			return;
+		}
 		for (i = 0; i < ms->field->nconds; i++)
 		{
 			if (CondMatches(&ms->field->conds[i], v))
@@ -1609,8 +1666,9 @@ Assign(MatchState *ms, int nfields, int i)
 	return false;
 }
 
-static bool
-MatchTerm(MatchState *ms, const PatTerm *term, JsonbContainer *root)
+/* Does one term of a pattern hold in the event object root? */
+bool
+PatMatchTerm(MatchState *ms, const PatTerm *term, JsonbContainer *root)
 {
 	bool		in_arrays = false;
 	int			i;
@@ -1641,6 +1699,50 @@ MatchTerm(MatchState *ms, const PatTerm *term, JsonbContainer *root)
 	return Assign(ms, term->nfields, 0);
 }
 
+void
+PatMatchStateInit(MatchState *ms, int max_fields)
+{
+	memset(ms, 0, sizeof(MatchState));
+	ms->chainmax = 8;
+	ms->chain = palloc(sizeof(ArrayStep) * ms->chainmax);
+	ms->maxsteps = 16;
+	ms->steps = palloc(sizeof(ArrayStep) * ms->maxsteps);
+	ms->maxcands = 16;
+	ms->cands = palloc(sizeof(Candidate) * ms->maxcands);
+	ms->max_fields = Max(max_fields, 1);
+	ms->first = palloc(sizeof(int) * ms->max_fields * 3);
+	ms->count = ms->first + ms->max_fields;
+	ms->chosen = ms->count + ms->max_fields;
+}
+
+void
+PatMatchStateFree(MatchState *ms)
+{
+	pfree(ms->chain);
+	pfree(ms->steps);
+	pfree(ms->cands);
+	pfree(ms->first);
+}
+
+/*
+ * Report every leaf value at the field's path in the event object root to
+ * callback, in document order; the field's conditions are not looked at.
+ */
+void
+PatCollectLeaves(MatchState *ms, const PatField *field, JsonbContainer *root,
+				 PatLeafCallback callback, void *arg)
+{
+	ms->field = field;
+	ms->saw_leaf = false;
+	ms->field_done = false;
+	ms->chainlen = 0;
+	ms->collect = callback;
+	ms->collect_arg = arg;
+	WalkObject(ms, root, 0);
+	ms->collect = NULL;
+	ms->collect_arg = NULL;
+}
+
 bool
 CourierPatternMatch(const CourierPattern *pattern, Jsonb *event)
 {
@@ -1648,47 +1750,20 @@ CourierPatternMatch(const CourierPattern *pattern, Jsonb *event)
 	bool		result = false;
 	int			t;
 
+	if (pattern->match_all)
+		return true;
 	if (!JB_ROOT_IS_OBJECT(event))
 		return false;
 
-	memset(&ms, 0, sizeof(ms));
-	ms.chainmax = 8;
-	ms.chain = palloc(sizeof(ArrayStep) * ms.chainmax);
-	ms.maxsteps = 16;
-	ms.steps = palloc(sizeof(ArrayStep) * ms.maxsteps);
-	ms.maxcands = 16;
-	ms.cands = palloc(sizeof(Candidate) * ms.maxcands);
-	ms.first = palloc(sizeof(int) * Max(pattern->max_fields, 1) * 3);
-	ms.count = ms.first + Max(pattern->max_fields, 1);
-	ms.chosen = ms.count + Max(pattern->max_fields, 1);
-
+	PatMatchStateInit(&ms, pattern->max_fields);
 	for (t = 0; t < pattern->nterms && !result; t++)
-		result = MatchTerm(&ms, &pattern->terms[t], &event->root);
-
-	pfree(ms.chain);
-	pfree(ms.steps);
-	pfree(ms.cands);
-	pfree(ms.first);
+		result = PatMatchTerm(&ms, &pattern->terms[t], &event->root);
+	PatMatchStateFree(&ms);
 	return result;
 }
 
-/* SQL interface */
+/* SNS filter policies */
 
-/* The last pattern compiled by one call site, kept across calls. */
-typedef struct PatternCache
-{
-	MemoryContext cxt;
-	Jsonb	   *source;
-	CourierPattern *pattern;
-} PatternCache;
-
-/*
- * courier.test_event_pattern(event_pattern jsonb, event jsonb) returns bool
- *
- * Like EventBridge's TestEventPattern.  The compiled pattern is cached in
- * fn_extra, so a query testing one pattern against many events compiles it
- * once.
- */
 CourierFilterScope
 CourierFilterScopeFromName(const char *name)
 {
@@ -1704,28 +1779,120 @@ CourierFilterScopeFromName(const char *name)
 }
 
 /*
- * FIXME(issue 6): SNS's own validation (5 keys, complexity 150, no nesting
- * in the headers scope, no wildcard) is not applied yet; a policy is
- * compiled under the EventBridge rules.
+ * An SNS filter policy is an event pattern under SNS's rules: no wildcard,
+ * anything-but takes a value, a list or a prefix, no nested match
+ * expressions, numbers within +-10^9 with 5 decimals, at most 5 keys, a
+ * complexity of at most 150, and no nesting in the headers scope.  NULL or
+ * {} is the empty policy: it passes every message, as a subscription
+ * without a policy does in SNS.
  */
 CourierPattern *
 CourierFilterPolicyCompile(Jsonb *policy, CourierFilterScope scope, MemoryContext cxt)
 {
-	(void) scope;
-	return CourierPatternCompile(policy, cxt);
+	CourierPattern *p;
+
+	if (policy == NULL || (JB_ROOT_IS_OBJECT(policy) && JB_ROOT_COUNT(policy) == 0))
+	{
+		p = MemoryContextAllocZero(cxt, sizeof(CourierPattern));
+		p->match_all = true;
+		return p;
+	}
+	return CompileDialect(policy, scope == COURIER_SCOPE_HEADERS
+						  ? DIALECT_SNS_HEADERS : DIALECT_SNS_PAYLOAD, cxt);
 }
 
+/*
+ * Headers are the message attributes: absent headers are no attributes, so
+ * a policy sees an empty object (only {"exists": false} holds).  Each
+ * String.Array element is tested on its own, as an event array's elements
+ * are.  The payload must be a JSON object for any non-empty policy to pass.
+ */
 bool
 CourierFilterPolicyMatch(const CourierPattern *policy, CourierFilterScope scope,
 						 Jsonb *headers, Jsonb *payload)
 {
-	Jsonb	   *doc = scope == COURIER_SCOPE_HEADERS ? headers : payload;
+	if (policy == NULL || policy->match_all)
+		return true;
+	if (scope == COURIER_SCOPE_HEADERS)
+	{
+		if (headers == NULL || !JB_ROOT_IS_OBJECT(headers))
+		{
+			/* the binary form of {} */
+			union
+			{
+				Jsonb		jb;
+				char		bytes[VARHDRSZ + sizeof(uint32)];
+			}			empty;
 
-	if (doc == NULL)
+			SET_VARSIZE(&empty.jb, VARHDRSZ + sizeof(uint32));
+			empty.jb.root.header = JB_FOBJECT;
+			return CourierPatternMatch(policy, &empty.jb);
+		}
+		return CourierPatternMatch(policy, headers);
+	}
+	if (payload == NULL)
 		return false;
-	return CourierPatternMatch(policy, doc);
+	return CourierPatternMatch(policy, payload);
 }
 
+/* SQL interface */
+
+/* The last pattern compiled by one call site, kept across calls. */
+typedef struct PatternCache
+{
+	MemoryContext cxt;
+	Jsonb	   *source;
+	int			scope;			/* filter policies: the scope it was
+								 * compiled for */
+	CourierPattern *pattern;
+} PatternCache;
+
+/*
+ * Compile source under dialect, or reuse what this call site compiled last
+ * time for the same bytes.  A failed compile leaves its context to the end
+ * of the query (it is a child of fn_mcxt).
+ */
+static CourierPattern *
+CachedCompile(FmgrInfo *flinfo, Jsonb *source, int scope)
+{
+	PatternCache *cache = (PatternCache *) flinfo->fn_extra;
+	MemoryContext cxt;
+	CourierPattern *compiled;
+	Jsonb	   *copy;
+
+	if (cache != NULL && cache->scope == scope &&
+		VARSIZE(cache->source) == VARSIZE(source) &&
+		memcmp(cache->source, source, VARSIZE(source)) == 0)
+		return cache->pattern;
+
+	cxt = AllocSetContextCreate(flinfo->fn_mcxt, "courier pattern",
+								ALLOCSET_SMALL_SIZES);
+	if (scope < 0)
+		compiled = CourierPatternCompile(source, cxt);
+	else
+		compiled = CourierFilterPolicyCompile(source, (CourierFilterScope) scope, cxt);
+	copy = MemoryContextAlloc(cxt, VARSIZE(source));
+	memcpy(copy, source, VARSIZE(source));
+
+	if (cache == NULL)
+		cache = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(PatternCache));
+	else
+		MemoryContextDelete(cache->cxt);
+	cache->cxt = cxt;
+	cache->source = copy;
+	cache->scope = scope;
+	cache->pattern = compiled;
+	flinfo->fn_extra = cache;
+	return compiled;
+}
+
+/*
+ * courier.test_event_pattern(event_pattern jsonb, event jsonb) returns bool
+ *
+ * Like EventBridge's TestEventPattern.  The compiled pattern is cached in
+ * fn_extra, so a query testing one pattern against many events compiles it
+ * once.
+ */
 PG_FUNCTION_INFO_V1(courier_test_event_pattern);
 
 Datum
@@ -1733,7 +1900,7 @@ courier_test_event_pattern(PG_FUNCTION_ARGS)
 {
 	Jsonb	   *source;
 	Jsonb	   *event;
-	PatternCache *cache = (PatternCache *) fcinfo->flinfo->fn_extra;
+	CourierPattern *pattern;
 
 	CourierArgNotNull(fcinfo, 0, "event_pattern");
 	CourierArgNotNull(fcinfo, 1, "event");
@@ -1747,29 +1914,49 @@ courier_test_event_pattern(PG_FUNCTION_ARGS)
 				 errdetail("The value given is a JSON %s.",
 						   JB_ROOT_IS_SCALAR(event) ? "scalar" : "array")));
 
-	if (cache == NULL || VARSIZE(cache->source) != VARSIZE(source) ||
-		memcmp(cache->source, source, VARSIZE(source)) != 0)
+	pattern = CachedCompile(fcinfo->flinfo, source, -1);
+	PG_RETURN_BOOL(CourierPatternMatch(pattern, event));
+}
+
+/*
+ * courier.test_filter_policy(filter_policy jsonb, headers jsonb,
+ *							  payload jsonb, filter_scope text = 'headers')
+ * returns bool
+ *
+ * Would a subscription with this policy and scope receive a message with
+ * these headers and payload?  A NULL policy is no policy: true.  NULL
+ * headers are no message attributes; a NULL payload, or one that is not a
+ * JSON object, passes no payload-scope policy.  The policy is validated
+ * whatever the message.
+ */
+PG_FUNCTION_INFO_V1(courier_test_filter_policy);
+
+Datum
+courier_test_filter_policy(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *headers = NULL;
+	Jsonb	   *payload = NULL;
+	CourierFilterScope scope;
+	CourierPattern *policy = NULL;
+
+	CourierArgNotNull(fcinfo, 3, "filter_scope");
+	scope = CourierFilterScopeFromName(text_to_cstring(PG_GETARG_TEXT_PP(3)));
+
+	if (!PG_ARGISNULL(1))
 	{
-		MemoryContext cxt;
-		CourierPattern *compiled;
-		Jsonb	   *copy;
-
-		/* a failed compile leaves this context to the end of the query */
-		cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "courier event pattern",
-									ALLOCSET_SMALL_SIZES);
-		compiled = CourierPatternCompile(source, cxt);
-		copy = MemoryContextAlloc(cxt, VARSIZE(source));
-		memcpy(copy, source, VARSIZE(source));
-
-		if (cache == NULL)
-			cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PatternCache));
-		else
-			MemoryContextDelete(cache->cxt);
-		cache->cxt = cxt;
-		cache->source = copy;
-		cache->pattern = compiled;
-		fcinfo->flinfo->fn_extra = cache;
+		headers = PG_GETARG_JSONB_P(1);
+		if (!JB_ROOT_IS_OBJECT(headers))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("headers must be a JSON object"),
+					 errdetail("The value given is a JSON %s.",
+							   JB_ROOT_IS_SCALAR(headers) ? "scalar" : "array"),
+					 errhint("Message attributes are an object of strings, numbers and arrays of strings.")));
 	}
+	if (!PG_ARGISNULL(2))
+		payload = PG_GETARG_JSONB_P(2);
+	if (!PG_ARGISNULL(0))
+		policy = CachedCompile(fcinfo->flinfo, PG_GETARG_JSONB_P(0), (int) scope);
 
-	PG_RETURN_BOOL(CourierPatternMatch(cache->pattern, event));
+	PG_RETURN_BOOL(CourierFilterPolicyMatch(policy, scope, headers, payload));
 }

@@ -54,15 +54,18 @@ extern CourierFilterScope CourierFilterScopeFromName(const char *name);
 /*
  * Validate an SNS filter policy for the scope and compile it into cxt.
  * Raises 22023 with the reason (as AWS words it) when it is invalid; error
- * handling of cxt as for CourierPatternCompile.
+ * handling of cxt as for CourierPatternCompile.  policy may be NULL: NULL
+ * and {} compile to the empty policy, which every message passes.
  */
 extern CourierPattern *CourierFilterPolicyCompile(Jsonb *policy,
 												  CourierFilterScope scope,
 												  MemoryContext cxt);
 
 /*
- * Does a message pass the policy?  headers and payload may be NULL; a
- * payload that is not a JSON object passes no payload-scope policy.
+ * Does a message pass the policy?  headers and payload may be NULL (NULL
+ * headers are no message attributes); a payload that is not a JSON object
+ * passes no payload-scope policy but the empty one.  policy may be NULL
+ * (no policy: true).
  */
 extern bool CourierFilterPolicyMatch(const CourierPattern *policy,
 									 CourierFilterScope scope,
