@@ -21,6 +21,7 @@ OBJS = \
 	src/wait.o \
 	src/worker.o \
 	src/pattern.o \
+	src/ruleset.o \
 	src/topic.o
 
 # Order matters: later parts use objects created by earlier ones.

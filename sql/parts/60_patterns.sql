@@ -18,3 +18,15 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION courier.test_filter_policy(jsonb, jsonb, jsonb, text) IS
 'Would a subscription with this SNS filter policy and scope (headers or payload) receive the message?  NULL or {} passes everything; raises 22023 with the reason when the policy is invalid.';
+
+-- Rule sets: many event patterns matched at once through an index of the
+-- exact values they require (src/ruleset.c).
+
+CREATE FUNCTION courier.match_event_patterns(event_patterns jsonb[], event jsonb,
+                                             indexed boolean DEFAULT true)
+RETURNS integer[]
+AS 'MODULE_PATHNAME', 'courier_match_event_patterns'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION courier.match_event_patterns(jsonb[], jsonb, boolean) IS
+'The positions (1-based, ascending) of the event patterns the event matches.  The patterns are compiled and indexed once per call site; indexed => false matches them one by one (same answer).';
