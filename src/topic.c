@@ -86,7 +86,6 @@ PG_FUNCTION_INFO_V1(courier_subscription_counts);
 
 static SPIPlanPtr topic_plan = NULL;
 static SPIPlanPtr subscriptions_plan = NULL;
-static SPIPlanPtr publish_id_plan = NULL;
 static SPIPlanPtr notification_plan = NULL;
 
 /* A subscription as publish() uses it. */
@@ -116,12 +115,13 @@ typedef struct CourierTopicCache
 
 static HTAB *topic_cache = NULL;
 
-/* What the topic row says. */
+/* What the topic row says, and the id drawn for this publish. */
 typedef struct CourierTopic
 {
 	bool		fifo;
 	bool		content_based_dedup;
 	int64		version;
+	int64		publish_id;
 } CourierTopic;
 
 /*
@@ -451,6 +451,10 @@ NoSuchTopic(text *topic_name)
 			 errhint("Create it with courier.create_topic().")));
 }
 
+/*
+ * Read the topic row and draw the publish id in one statement (nextval runs
+ * only when the topic exists).
+ */
 static void
 LookupTopic(text *topic_name, CourierTopic *topic)
 {
@@ -462,7 +466,8 @@ LookupTopic(text *topic_name, CourierTopic *topic)
 	bool		isnull;
 
 	plan = CourierPlan(&topic_plan,
-					   "SELECT t.fifo, t.content_based_dedup, t.version"
+					   "SELECT t.fifo, t.content_based_dedup, t.version,"
+					   "       pg_catalog.nextval('courier.message_id_seq'::pg_catalog.regclass)"
 					   "  FROM courier.topics AS t"
 					   " WHERE t.topic_name OPERATOR(pg_catalog.=) $1",
 					   1, argtypes);
@@ -476,6 +481,7 @@ LookupTopic(text *topic_name, CourierTopic *topic)
 	topic->fifo = DatumGetBool(SPI_getbinval(tup, desc, 1, &isnull));
 	topic->content_based_dedup = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
 	topic->version = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+	topic->publish_id = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
 }
 
 /*
@@ -698,22 +704,6 @@ BuildNotification(int64 publish_id, text *topic_name, Jsonb *payload, Jsonb *hea
 }
 
 static int64
-NextPublishId(void)
-{
-	SPIPlanPtr	plan;
-	bool		isnull;
-
-	plan = CourierPlan(&publish_id_plan,
-					   "SELECT pg_catalog.nextval('courier.message_id_seq'::pg_catalog.regclass)",
-					   0, NULL);
-	if (SPI_execute_plan(plan, NULL, NULL, false, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "courier.publish: could not draw a publish id");
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-									   SPI_tuptable->tupdesc, 1, &isnull));
-}
-
-static int64
 JsonbBytes(Jsonb *j)
 {
 	return j != NULL ? VARSIZE_ANY_EXHDR(j) : 0;
@@ -759,7 +749,7 @@ courier_publish(PG_FUNCTION_ARGS)
 	CheckForTopic(topic_name, &topic, payload, group_id, &dedup_id);
 	cache = TopicSubscriptions(topic_name, topic.version);
 	now = CourierNow();
-	publish_id = NextPublishId();
+	publish_id = topic.publish_id;
 
 	/*
 	 * Nothing in this loop changes the topic's version, so cache->subs stays
