@@ -27,9 +27,10 @@ CREATE SEQUENCE courier.subscription_id_seq AS bigint;
 
 -- Subscriptions: which queues receive a topic's messages.  Keyed by the topic
 -- first.  A queue subscribes to a topic at most once.  The foreign key to
--- courier.queues keeps a subscribed queue from being dropped (drop_queue()
--- fails with 2BP01 until the queue is unsubscribed; see the trigger below);
--- dropping a topic drops its subscriptions.
+-- courier.queues keeps a subscribed queue from being dropped: drop_queue()
+-- fails with 23503 until the queue is unsubscribed (the check runs as the
+-- table owner, so it needs no privilege on this table from the caller).
+-- Dropping a topic drops its subscriptions.
 CREATE TABLE courier.subscriptions (
     subscription_id     bigint NOT NULL,
     created_at          timestamptz NOT NULL,
@@ -83,32 +84,6 @@ CREATE FUNCTION courier._subscription_counts(
 RETURNS record
 AS 'MODULE_PATHNAME', 'courier_subscription_counts'
 LANGUAGE C STRICT VOLATILE;
-
--- Internal: drop_queue() of a subscribed queue fails with a clear message
--- (the foreign key would fail too, less helpfully).
-CREATE FUNCTION courier._queue_unsubscribed_check()
-RETURNS trigger
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    subs text;
-BEGIN
-    SELECT string_agg(format('topic "%s" (subscription %s)', s.topic_name, s.subscription_id),
-                      ', ' ORDER BY s.topic_name)
-      INTO subs
-      FROM courier.subscriptions AS s
-     WHERE s.queue_name = OLD.queue_name;
-    IF subs IS NOT NULL THEN
-        RAISE EXCEPTION 'queue "%" is subscribed to %', OLD.queue_name, subs
-            USING ERRCODE = 'dependent_objects_still_exist',
-                  HINT = 'Unsubscribe it first with courier.unsubscribe(subscription_id).';
-    END IF;
-    RETURN OLD;
-END
-$$;
-CREATE TRIGGER queues_unsubscribed_check BEFORE DELETE ON courier.queues
-    FOR EACH ROW EXECUTE FUNCTION courier._queue_unsubscribed_check();
 
 CREATE FUNCTION courier.create_topic(
     topic_name          text,

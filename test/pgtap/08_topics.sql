@@ -157,7 +157,7 @@ SELECT is((SELECT count(*) FROM courier.audit_log WHERE action = 'unsubscribe'
 ---------------------------------------------------------------------------
 -- A subscribed queue cannot be dropped
 ---------------------------------------------------------------------------
-SELECT pg_temp.rejects($$SELECT courier.drop_queue('tp_all')$$, '2BP01', 'drop_queue of a subscribed queue');
+SELECT pg_temp.rejects($$SELECT courier.drop_queue('tp_all')$$, '23503', 'drop_queue of a subscribed queue');
 
 ---------------------------------------------------------------------------
 -- FIFO topics
