@@ -67,7 +67,7 @@ $(INSTALL_SQL): $(SQL_PARTS) $(EXTENSION).control
 $(OBJS): $(wildcard src/*.h)
 
 # The two commands of the README, and their helpers (scripts/).
-.PHONY: run stop test bench
+.PHONY: run stop test bench reliability
 run:
 	@bash scripts/run.sh
 
@@ -79,3 +79,8 @@ test:
 
 bench:
 	@bash bench/run.sh
+
+# The reliability battery in full mode (docs/reliability.md); make test runs
+# its quick mode.
+reliability:
+	@bash scripts/reliability.sh --full

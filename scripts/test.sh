@@ -6,7 +6,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ensure_packages "${SERVER_PACKAGES[@]}" \
     "postgresql-$PG_MAJOR-pgtap" libtap-parser-sourcehandler-pgtap-perl \
-    "postgresql-$PG_MAJOR-cron" libipc-run-perl
+    "postgresql-$PG_MAJOR-cron" libipc-run-perl python3-psycopg2 procps
 
 # PostgreSQL's own headers trip -Wextra (unused parameters in inline
 # functions); -isystem makes them system headers so only our code is judged.
