@@ -18,6 +18,7 @@ OBJS = \
 	src/queue_lease.o \
 	src/queue_fifo.o \
 	src/queue_dlq.o \
+	src/queue_head.o \
 	src/wait.o \
 	src/worker.o \
 	src/pattern.o \

@@ -26,7 +26,9 @@
 # BENCH_STATEMENTS=1 adds per-statement pg_stat_statements figures (nested
 # statements included, with planning counts) to the report;
 # BENCH_PLAN_CACHE_MODE=force_generic_plan (or another plan_cache_mode) is
-# set in every pgbench session, and so for the statements pg_courier runs.
+# set in every pgbench session, and so for the statements pg_courier runs;
+# BENCH_SESSION_OPTIONS="-c courier.scan_hints=off" passes settings to every
+# pgbench session (PGOPTIONS).
 
 set -euo pipefail
 
@@ -158,8 +160,8 @@ q_file() {
 
 q_file "$BENCH_DIR/setup.sql"
 [ "$STATEMENTS" = 1 ] && q "CREATE EXTENSION pg_stat_statements" >/dev/null
-PGBENCH_OPTIONS=
-[ -n "$PLAN_CACHE_MODE" ] && PGBENCH_OPTIONS="-c plan_cache_mode=$PLAN_CACHE_MODE"
+PGBENCH_OPTIONS=${BENCH_SESSION_OPTIONS:-}
+[ -n "$PLAN_CACHE_MODE" ] && PGBENCH_OPTIONS="$PGBENCH_OPTIONS -c plan_cache_mode=$PLAN_CACHE_MODE"
 
 # Wait until no other client session is left (pgbench's backends have
 # exited and flushed their statistics).
@@ -582,6 +584,7 @@ REPORT=$WORK/report.md
     echo "- extension: $EXT_NOTE; checkout: $GIT_DESC"
     [ "$STATEMENTS" = 1 ] && echo "- DIAGNOSTIC RUN: pg_stat_statements tracking every statement (slower; not comparable)"
     [ -n "$PLAN_CACHE_MODE" ] && echo "- DIAGNOSTIC RUN: plan_cache_mode = $PLAN_CACHE_MODE in every pgbench session"
+    [ -n "${BENCH_SESSION_OPTIONS:-}" ] && echo "- DIAGNOSTIC RUN: pgbench sessions started with options: $BENCH_SESSION_OPTIONS"
     echo "- server: shared_buffers 256MB, max_wal_size 4GB, min_wal_size 3GB, checkpoint_timeout 30min, fsync on," \
          "synchronous_commit on, autovacuum on; pgbench -M prepared over the unix socket"
     echo "- backlog before each receive run: W2 $W2_BACKLOG, W2f $W2F_BACKLOG (+ $W2F_INFLIGHT in flight)," \

@@ -611,6 +611,19 @@ BEGIN
 END
 $$;
 
+-- Make every backend forget where it last found the head of each queue
+-- (courier.scan_hints, src/queue_head.c): the next receive of each backend
+-- scans its queue from the oldest entry again.  tick() calls it, so a message
+-- written to courier.messages outside the courier functions (which the hints
+-- cannot see) is found again within one tick interval; call it after such a
+-- write to have it found at once.
+CREATE FUNCTION courier.reset_scan_hints()
+RETURNS void
+AS 'MODULE_PATHNAME', 'courier_reset_scan_hints'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION courier.reset_scan_hints() IS
+    'make every session forget its receive scan hints (see docs/design.md); tick() calls it';
+
 CREATE FUNCTION courier.tick()
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
@@ -625,6 +638,7 @@ DECLARE
     groups_removed bigint := 0;
     k bigint;
 BEGIN
+    PERFORM courier.reset_scan_hints();
     FOR q IN SELECT * FROM courier.queues ORDER BY queue_name LOOP
         IF q.fifo THEN
             expired := expired + courier._expire_fifo(q, ts, batch);

@@ -52,4 +52,32 @@ CourierWaitEventReceive(void)
 #define CourierWaitEventReceive() PG_WAIT_EXTENSION
 #endif
 
+/*
+ * PGPROC slots a library may size per-process shared memory by, computed
+ * from the settings (MaxBackends is not set yet when 14 loads libraries):
+ * every backend and worker, the auxiliary processes, prepared transactions.
+ * And this process's slot: MyProcNumber from 17 on, pgprocno before.
+ */
+#include "access/twophase.h"
+#include "postmaster/autovacuum.h"
+#include "replication/walsender.h"
+#include "storage/proc.h"
+#define CourierTotalProcs() \
+	(MaxConnections + autovacuum_max_workers + 1 + max_worker_processes + \
+	 max_wal_senders + NUM_AUXILIARY_PROCS + max_prepared_xacts)
+#if PG_VERSION_NUM >= 170000
+#define CourierMyProcNumber() ((int) MyProcNumber)
+#else
+#define CourierMyProcNumber() (MyProc->pgprocno)
+#endif
+
+/* index_beginscan takes instrumentation from 18 on. */
+#if PG_VERSION_NUM >= 180000
+#define CourierIndexBeginScan(heap, index, snapshot, nkeys) \
+	index_beginscan((heap), (index), (snapshot), NULL, (nkeys), 0)
+#else
+#define CourierIndexBeginScan(heap, index, snapshot, nkeys) \
+	index_beginscan((heap), (index), (snapshot), (nkeys), 0)
+#endif
+
 #endif							/* COURIER_COMPAT_H */

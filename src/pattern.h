@@ -31,8 +31,9 @@ extern CourierPattern *CourierPatternCompile(Jsonb *pattern, MemoryContext cxt);
 
 /*
  * Does the event match?  An event that is not a JSON object matches
- * nothing.  Allocates only transient memory in CurrentMemoryContext and
- * frees it before returning.
+ * nothing, except under the empty filter policy, which passes everything.
+ * Allocates only transient memory in CurrentMemoryContext and frees it
+ * before returning.
  */
 extern bool CourierPatternMatch(const CourierPattern *pattern, Jsonb *event);
 

@@ -2,7 +2,7 @@
  *
  * pattern_int.h
  *	  The compiled form of a pattern, shared by the files of the pattern
- *	  engine (pattern.c, pattern_sns.c, ruleset.c) and by nothing else.
+ *	  engine (pattern.c, ruleset.c) and by nothing else.
  *
  * The vocabulary (pattern, path, condition, field, term, leaf value,
  * candidate) is defined at the top of pattern.c.

@@ -30,6 +30,7 @@
 
 #include "compat.h"
 #include "pg_courier.h"
+#include "queue_head.h"
 #include "topic.h"
 #include "wait.h"
 #include "worker.h"
@@ -65,6 +66,18 @@ _PG_init(void)
 							PGC_SUSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("courier.scan_hints",
+							 "Lets receive() start past the dead entries at the head of a queue.",
+							 "Each backend remembers, per standard queue, where the entries "
+							 "that can still be leased begin (see docs/design.md); needs "
+							 "shared_preload_libraries = 'pg_courier'.  Off: every receive "
+							 "scans from the oldest entry.",
+							 &courier_scan_hints,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("courier.tick_interval",
 							"Time between two courier.tick() calls of the background worker.",
@@ -102,6 +115,7 @@ _PG_init(void)
 
 	CourierWaitRequestShmem();
 	CourierTopicRequestShmem();
+	CourierHeadRequestShmem();
 	if (!IsBinaryUpgrade)
 		CourierRegisterWorkers();
 }

@@ -38,6 +38,7 @@
 #include "pg_courier.h"
 #include "plan.h"
 #include "queue.h"
+#include "queue_head.h"
 #include "wait.h"
 
 PG_FUNCTION_INFO_V1(courier_lock_queue);
@@ -250,6 +251,8 @@ CourierInsertMessage(text *queue_name, const CourierNewMessage *msg,
 	bool		isnull;
 	int			i;
 
+	CourierWriteCheck();
+
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = TimestampTzGetDatum(visible_at);
 	values[1] = TimestampTzGetDatum(now);
@@ -403,7 +406,8 @@ courier_send(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	msg_id = CourierSendMessage(queue_name, &msg, MessageBytes(msg.payload, headers),
-								!PG_ARGISNULL(3), CourierNow());
+								!PG_ARGISNULL(3), CourierWriteBegin());
+	CourierWriteEnd();
 	SPI_finish();
 
 	PG_RETURN_INT64(msg_id);
@@ -473,6 +477,8 @@ InsertBatch(text *queue_name, CourierNewMessage *msgs, int n, TimestampTz visibl
 	uint64		row;
 	int			i;
 	int			f;
+
+	CourierWriteCheck();
 
 	values[0] = TimestampTzGetDatum(visible_at);
 	values[1] = TimestampTzGetDatum(now);
@@ -641,7 +647,7 @@ courier_send_batch(PG_FUNCTION_ARGS)
 		CheckMessageBytes(nbytes[i], &queue, queue_name);
 		CheckForQueue(&queue, &msgs[i], !PG_ARGISNULL(3));
 	}
-	now = CourierNow();
+	now = CourierWriteBegin();
 
 	if (n > 0 && !queue.fifo)
 	{
@@ -663,6 +669,7 @@ courier_send_batch(PG_FUNCTION_ARGS)
 			tuplestore_putvalues(tupstore, tupdesc, &id, &null);
 		}
 	}
+	CourierWriteEnd();
 	SPI_finish();
 
 	return (Datum) 0;

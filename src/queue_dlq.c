@@ -39,6 +39,7 @@
 #include "pg_courier.h"
 #include "plan.h"
 #include "queue.h"
+#include "queue_head.h"
 #include "wait.h"
 
 PG_FUNCTION_INFO_V1(courier_redrive);
@@ -476,11 +477,12 @@ courier_redrive(PG_FUNCTION_ARGS)
 					 errmsg("cannot redrive queue \"%s\" into itself", text_to_cstring(dlq))));
 		(void) FindDestination(&cache, &ncache, destination, dlq_queue.fifo);
 	}
-	now = CourierNow();
+	now = CourierWriteBegin();
 	if (dlq_queue.fifo)
 		moved = RedriveFifo(dlq, destination, limit, now, &ids);
 	else
 		moved = RedriveStandard(dlq, destination, limit, now, &ids);
+	CourierWriteEnd();
 	Audit(dlq, destination, limit, moved, ids);
 	SPI_finish();
 

@@ -42,6 +42,7 @@
 #include "pg_courier.h"
 #include "plan.h"
 #include "queue.h"
+#include "queue_head.h"
 #include "receipt.h"
 #include "wait.h"
 
@@ -93,6 +94,7 @@ static SPIPlanPtr probe_fifo_plan = NULL;
 	"     WHERE m.queue_name OPERATOR(pg_catalog.=) $1" \
 	"       AND m.visible_at OPERATOR(pg_catalog.<=) $2" \
 	"       AND m.sent_at OPERATOR(pg_catalog.>) $3" \
+	"       AND (m.visible_at, m.msg_id) OPERATOR(pg_catalog.>=) ($10, $11)" \
 	"     ORDER BY m.visible_at, m.msg_id" \
 	"     LIMIT $4" \
 	"       FOR UPDATE SKIP LOCKED" \
@@ -152,12 +154,22 @@ CourierPutLeased(CourierLeaseRequest *req, int64 *moved)
 static int
 LeaseStandard(CourierLeaseRequest *req, int want, int64 *moved)
 {
-	static Oid	argtypes[9] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID,
-							   TIMESTAMPTZOID, INT8OID, TEXTOID, INT4OID, TEXTOID};
-	Datum		values[9];
+	static Oid	argtypes[11] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID,
+								TIMESTAMPTZOID, INT8OID, TEXTOID, INT4OID, TEXTOID,
+								TIMESTAMPTZOID, INT8OID};
+	Datum		values[11];
 	const CourierQueue *queue = req->queue;
 	SPIPlanPtr	plan;
+	TimestampTz head_visible_at;
+	int64		head_msg_id;
 
+	/* start past the dead entries at the head of the queue (queue_head.c) */
+	(void) CourierHeadGet(req->queue_name, &head_visible_at, &head_msg_id);
+	values[9] = TimestampTzGetDatum(head_visible_at);
+	values[10] = Int64GetDatum(head_msg_id);
+	/* $8 and $9 only serve the dead-letter variant */
+	values[7] = Int32GetDatum(0);
+	values[8] = PointerGetDatum(req->queue_name);
 	values[0] = PointerGetDatum(req->queue_name);
 	values[1] = TimestampTzGetDatum(req->now);
 	values[2] = TimestampTzGetDatum(req->now - queue->retention_usec);
@@ -174,7 +186,7 @@ LeaseStandard(CourierLeaseRequest *req, int want, int64 *moved)
 						   RECEIVED_COLUMNS(" 0::pg_catalog.int8")
 						   "   FROM leased AS l"
 						   "  ORDER BY l.msg_id",
-						   7, argtypes);
+						   11, argtypes);
 	else
 	{
 		/*
@@ -218,7 +230,7 @@ LeaseStandard(CourierLeaseRequest *req, int want, int64 *moved)
 						   RECEIVED_COLUMNS(" (SELECT pg_catalog.count(*) FROM moved)")
 						   "   FROM (SELECT 1) AS one LEFT JOIN leased AS l ON true"
 						   "  ORDER BY l.msg_id",
-						   9, argtypes);
+						   11, argtypes);
 	}
 	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "courier.receive: lease statement failed");
@@ -350,11 +362,15 @@ courier_receive(PG_FUNCTION_ARGS)
 		TimestampTz due;
 		long		sleep_ms;
 
-		req.now = CourierNow();
+		int			got;
+
+		req.now = CourierWriteBegin();
 		req.nonce = CourierNewNonce();
 		CourierNonceText(req.nonce, nonce_text);
 		req.nonce_text = CStringGetTextDatum(nonce_text);
-		if (LeaseOnce(&req) > 0 || wait_usec == 0)
+		got = LeaseOnce(&req);
+		CourierWriteEnd();
+		if (got > 0 || wait_usec == 0)
 			break;
 
 		real_now = GetCurrentTimestamp();
@@ -575,12 +591,15 @@ ExtendLease(text *queue_name, const CourierReceipt *receipt, int64 usec, text *e
 							   TIMESTAMPTZOID};
 	Datum		values[9];
 	char		nulls[9];
-	TimestampTz now = CourierNow();
-	TimestampTz new_visible = now + usec;
+	TimestampTz now;
+	TimestampTz new_visible;
 	CourierGroupLock group;
 	SPIPlanPtr	plan;
 	bool		done;
 
+	/* a release makes the message visible again, as a send does */
+	now = CourierWriteBegin();
+	new_visible = now + usec;
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = PointerGetDatum(queue_name);
 	values[1] = Int64GetDatum(receipt->msg_id);
@@ -598,6 +617,7 @@ ExtendLease(text *queue_name, const CourierReceipt *receipt, int64 usec, text *e
 	if (receipt->fifo && !CourierLockGroupOf(queue_name, receipt, &group))
 	{
 		done = NothingMatched(queue_name);
+		CourierWriteEnd();
 		SPI_finish();
 		return done;
 	}
@@ -666,6 +686,7 @@ ExtendLease(text *queue_name, const CourierReceipt *receipt, int64 usec, text *e
 		}
 		done = NothingMatched(queue_name);
 	}
+	CourierWriteEnd();
 	SPI_finish();
 	return done;
 }

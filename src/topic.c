@@ -73,6 +73,7 @@
 #include "pg_courier.h"
 #include "plan.h"
 #include "queue.h"
+#include "queue_head.h"
 #include "topic.h"
 
 PG_FUNCTION_INFO_V1(courier_lock_topic);
@@ -748,7 +749,7 @@ courier_publish(PG_FUNCTION_ARGS)
 	LookupTopic(topic_name, &topic);
 	CheckForTopic(topic_name, &topic, payload, group_id, &dedup_id);
 	cache = TopicSubscriptions(topic_name, topic.version);
-	now = CourierNow();
+	now = CourierWriteBegin();
 	publish_id = topic.publish_id;
 
 	/*
@@ -789,6 +790,7 @@ courier_publish(PG_FUNCTION_ARGS)
 								  false, now);
 		PendingStats(sub->subscription_id)->delivered++;
 	}
+	CourierWriteEnd();
 	SPI_finish();
 
 	PG_RETURN_INT64(publish_id);
