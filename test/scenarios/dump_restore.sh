@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Scenario: pg_dump keeps queue definitions, messages (with their leases) and
-# the message id sequence, and a restored database goes on working.
+# Scenario: pg_dump keeps queue definitions, messages (with their leases),
+# FIFO groups, deduplication claims, dead letters with their evidence, the
+# audit trail, topics and subscriptions, and every sequence; a restored
+# database goes on working.  Both a plain dump through psql and a custom
+# dump through pg_restore.
 # Prints TAP lines.  Needs PGHOST/PGPORT/PGUSER of a running cluster.
 set -euo pipefail
 q() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
@@ -11,8 +14,8 @@ check() { # check DESCRIPTION EXPECTED ACTUAL
         echo "not ok $n - $1"; echo "#   expected: $2"; echo "#   got:      $3"; fi
 }
 WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"; dropdb --if-exists dump_src; dropdb --if-exists dump_dst' EXIT
-dropdb --if-exists dump_src 2>/dev/null; dropdb --if-exists dump_dst 2>/dev/null
+trap 'rm -rf "$WORK"; for d in dump_src dump_dst dump_dst2; do dropdb --if-exists $d; done' EXIT
+for d in dump_src dump_dst dump_dst2; do dropdb --if-exists $d 2>/dev/null; done
 createdb dump_src
 q -d dump_src >/dev/null <<'SQL'
 CREATE EXTENSION pg_courier;
@@ -20,6 +23,25 @@ SELECT courier.create_queue('keep', visibility_timeout => '10 minutes', max_mess
 SELECT courier.send('keep', jsonb_build_object('n', g), '{"type": "t", "tenant_id": "acme", "x": "1"}')
   FROM generate_series(1, 5) g;
 SELECT count(*) FROM courier.receive('keep', 2);
+-- FIFO: two groups, group a with a message in flight; a dedup claim.
+SELECT courier.create_queue('f.fifo', fifo => true, content_based_dedup => true,
+                            visibility_timeout => '10 minutes');
+SELECT courier.send('f.fifo', jsonb_build_object('g', 'a', 'n', n), group_id => 'a') FROM generate_series(1, 2) n;
+SELECT courier.send('f.fifo', jsonb_build_object('g', 'b', 'n', 1), group_id => 'b');
+SELECT count(*) FROM courier.receive('f.fifo', 1);
+-- A dead letter with its evidence, and a redrive in the audit trail.
+SELECT courier.create_queue('work-dlq');
+SELECT courier.create_queue('work', dead_letter_queue => 'work-dlq', max_receive_count => 1);
+SELECT courier.send('work', '{"job": 1}');
+SELECT courier.send('work', '{"job": 2}');
+SELECT courier.release('work', r.receipt, error => 'boom') FROM courier.receive('work', 10) r;
+SELECT count(*) FROM courier.receive('work', 10);
+SELECT courier.redrive('work-dlq', max_messages => 1);
+-- A topic with a filtered subscription.
+SELECT courier.create_queue('subscriber');
+SELECT courier.create_topic('events');
+SELECT courier.subscribe('events', 'subscriber', '{"kind": ["keep"]}', 'payload');
+SELECT courier.publish('events', '{"kind": "keep"}');
 SQL
 
 SNAPSHOT="SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s|%s', msg_id, visible_at, sent_at, receive_count,
@@ -27,16 +49,64 @@ SNAPSHOT="SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s|%s', msg_id, visible_at
             FROM courier.messages"
 QUEUES="SELECT string_agg(format('%s|%s|%s|%s|%s', queue_name, visibility_timeout, delay, retention,
                                 max_message_bytes), ';') FROM courier.queues"
+# Every row of every table pg_courier keeps user data in, as text.
+TABLES="SELECT string_agg(t, E'\\n' ORDER BY t) FROM (
+          SELECT 'queues ' || x::text AS t FROM courier.queues x
+          UNION ALL SELECT 'messages ' || x::text FROM courier.messages x
+          UNION ALL SELECT 'groups ' || x::text FROM courier.message_groups x
+          UNION ALL SELECT 'dedup ' || x::text FROM courier.dedup x
+          UNION ALL SELECT 'audit ' || x::text FROM courier.audit_log x
+          UNION ALL SELECT 'topics ' || x::text FROM courier.topics x
+          UNION ALL SELECT 'subscriptions ' || x::text FROM courier.subscriptions x) s"
+SEQUENCES="SELECT string_agg(format('%s=%s', c.relname, pg_sequence_last_value(c.oid)), ' ' ORDER BY c.relname)
+             FROM pg_class c WHERE c.relkind = 'S' AND c.relnamespace = 'courier'::regnamespace"
 before_msgs=$(q -d dump_src -c "$SNAPSHOT")
 before_queues=$(q -d dump_src -c "$QUEUES")
+before_tables=$(q -d dump_src -c "$TABLES")
+before_seqs=$(q -d dump_src -c "$SEQUENCES")
+check "the source holds a FIFO group in flight, a dedup claim, a dead letter, audit rows and a subscription" \
+      "1 3 1 1 1" \
+      "$(q -d dump_src -c "SELECT (SELECT count(*) FROM courier.message_groups WHERE inflight > 0) || ' ' ||
+                                  (SELECT count(*) FROM courier.dedup) || ' ' ||
+                                  (SELECT count(*) FROM courier.dead_letters) || ' ' ||
+                                  (SELECT count(*) FROM courier.audit_log WHERE action = 'redrive') || ' ' ||
+                                  (SELECT count(*) FROM courier.subscriptions)")"
+
+restored_checks() { # restored_checks DB HOW
+    local db=$1 how=$2
+    check "$how: queue definitions survive" "$before_queues" "$(q -d "$db" -c "$QUEUES")"
+    check "$how: messages and their leases survive" "$before_msgs" "$(q -d "$db" -c "$SNAPSHOT")"
+    check "$how: every row of queues, messages, groups, dedup ids, audit trail, topics and subscriptions survives" \
+          "$before_tables" "$(q -d "$db" -c "$TABLES")"
+    check "$how: every sequence keeps its position" "$before_seqs" "$(q -d "$db" -c "$SEQUENCES")"
+    check "$how: leased messages stay leased" "3" \
+          "$(q -d "$db" -c "SELECT count(*) FROM courier.receive('keep', 10)")"
+    check "$how: the FIFO group in flight stays blocked; the other group delivers" "b" \
+          "$(q -d "$db" -c "SELECT string_agg(group_id, ',') FROM courier.receive('f.fifo', 10)")"
+    check "$how: the dedup claim still suppresses a duplicate (returns the original id)" "t" \
+          "$(q -d "$db" -c "SELECT courier.send('f.fifo', '{\"g\": \"b\", \"n\": 1}', group_id => 'b')
+                              = (SELECT msg_id FROM courier.dedup WHERE queue_name = 'f.fifo'
+                                   AND msg_id IN (SELECT msg_id FROM courier.messages WHERE group_id = 'b'))")"
+    check "$how: the dead letter keeps its evidence" "work|1|boom" \
+          "$(q -d "$db" -c "SELECT source_queue || '|' || receive_count || '|' || error FROM courier.dead_letters")"
+    check "$how: the subscription's filter policy still applies" "1 0" \
+          "$(q -d "$db" -c "SELECT courier.publish('events', '{\"kind\": \"keep\"}') IS NOT NULL,
+                                   courier.publish('events', '{\"kind\": \"drop\"}') IS NOT NULL" >/dev/null;
+             q -d "$db" -c "SELECT (count(*) FILTER (WHERE payload @> '{\"kind\": \"keep\"}') - 1) || ' ' ||
+                                   count(*) FILTER (WHERE payload @> '{\"kind\": \"drop\"}')
+                              FROM courier.messages WHERE queue_name = 'subscriber'")"
+    check "$how: the id sequence continues" "t" \
+          "$(q -d "$db" -c "SELECT courier.send('keep', '{}') > (SELECT max(msg_id) FROM courier.messages WHERE payload <> '{}')")"
+}
 
 pg_dump -d dump_src -f "$WORK/dump.sql"
 createdb dump_dst
 q -d dump_dst -f "$WORK/dump.sql" >/dev/null 2>"$WORK/restore.err" || true
-check "restore ran without errors" "" "$(cat "$WORK/restore.err")"
-check "queue definitions survive pg_dump" "$before_queues" "$(q -d dump_dst -c "$QUEUES")"
-check "messages and their leases survive pg_dump" "$before_msgs" "$(q -d dump_dst -c "$SNAPSHOT")"
-check "leased messages stay leased after restore" "3" \
-      "$(q -d dump_dst -c "SELECT count(*) FROM courier.receive('keep', 10)")"
-check "the id sequence continues after restore" "t" \
-      "$(q -d dump_dst -c "SELECT courier.send('keep', '{}') > (SELECT max(msg_id) FROM courier.messages WHERE payload <> '{}')")"
+check "plain-format restore ran without errors" "" "$(cat "$WORK/restore.err")"
+restored_checks dump_dst "pg_dump | psql"
+
+pg_dump -Fc -d dump_src -f "$WORK/dump.custom"
+createdb dump_dst2
+pg_restore -d dump_dst2 "$WORK/dump.custom" 2>"$WORK/restore2.err" || true
+check "pg_restore of a custom-format dump ran without errors" "" "$(cat "$WORK/restore2.err")"
+restored_checks dump_dst2 "pg_dump -Fc | pg_restore"
