@@ -80,6 +80,8 @@ check "4. cmd-4 is delivered 3 times with schema_version 99 and released each ti
       "$(has "$OUT" '^ cmd-4 +\| +[123] \| +99 \| t$')"
 check "4. courier.dead_letters explains it: queue, source queue, error, receive_count" "1" \
       "$(has "$OUT" '^ commands-dlq +\| commands +\| cmd-4 +\| unsupported schema_version 99 \(consumer knows \{1\}\) \| +3 \| +99 \| command\.ship$')"
+check "4. courier.queue_stats shows the failure: commands dead-lettered 1 message, commands-dlq holds it" "1 1" \
+      "$(has "$OUT" '^ commands +\| +0 \| +0 \| +0 \| +0 \| commands-dlq +\| +1$') $(has "$OUT" '^ commands-dlq +\| +1 \| +0 \| +0 \| +1 \| +\| +0$')"
 check "5. the redrive is in courier.audit_log and cmd-4 comes back naming its dead letter" "1 1" \
       "$(has "$OUT" '^ redrive \| commands-dlq \| 1 +\| *$') $(has "$OUT" '^ cmd-4 +\| t +\| +0 \| +99$')"
 
