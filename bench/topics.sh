@@ -13,6 +13,9 @@
 #    emulated with the same code paths: the payload inserted once into a side
 #    table plus 10 small reference messages (what a shared-payload design
 #    would write at least).  docs/performance.md ("Topics") has the numbers.
+# 3. Filtered fanout: publish to topics with 10 and 1,000 exact-value
+#    policies (through the rule-set index from 8 on) and 1,000 prefix
+#    policies (one by one), one subscription passing each message.
 #
 # Knobs: BENCH_DURATION (s per throughput run, default 5), BENCH_ROUNDS
 # (default 2), BENCH_WAL_TX (publishes per WAL measurement, default 2000),
@@ -57,6 +60,18 @@ SELECT courier.create_topic('t1');
 SELECT courier.create_topic('t10');
 SELECT courier.subscribe('t1', 'one-q');
 SELECT courier.subscribe('t10', 'fan-' || i) FROM generate_series(1, 10) AS i;
+-- Filtered fanout: 10 and 1,000 subscriptions whose exact-value policies
+-- (type = T<i>) a message of type T1 passes once, indexed (tf10, tf1000),
+-- and 1,000 prefix policies the index cannot use (tf1000p), matched one by one.
+SELECT courier.create_queue('tf-' || i) FROM generate_series(1, 1000) AS i;
+SELECT courier.create_topic(t) FROM unnest(ARRAY['tf10', 'tf1000', 'tf1000p']) AS t;
+SELECT courier.subscribe('tf10', 'tf-' || i, jsonb_build_object('type', jsonb_build_array('T' || i)))
+  FROM generate_series(1, 10) AS i;
+SELECT courier.subscribe('tf1000', 'tf-' || i, jsonb_build_object('type', jsonb_build_array('T' || i)))
+  FROM generate_series(1, 1000) AS i;
+SELECT courier.subscribe('tf1000p', 'tf-' || i,
+                         jsonb_build_object('type', jsonb_build_array(jsonb_build_object('prefix', 'T' || i || '-'))))
+  FROM generate_series(1, 1000) AS i;
 -- The "store once" emulation: the payload in a side table, messages carry a reference.
 CREATE TABLE bench_payloads (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, payload jsonb NOT NULL);
 SQL
@@ -80,6 +95,9 @@ SELECT count(courier.send('ref-' || i, jsonb_build_object('ref', p.id), '$HEADER
   FROM p, generate_series(1, 10) AS i;"
 }
 make_scripts "$SMALL" ""
+script tf10 "SELECT courier.publish('tf10', '$SMALL', '{\"type\": \"T1\"}');"
+script tf1000 "SELECT courier.publish('tf1000', '$SMALL', '{\"type\": \"T1\"}');"
+script tf1000p "SELECT courier.publish('tf1000p', '$SMALL', '{\"type\": \"T1-\"}');"
 make_scripts "$LARGE" "_4k"
 
 empty_queues() {
@@ -97,7 +115,7 @@ median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]
 say "throughput: $ROUNDS rounds of ${DURATION}s per workload, interleaved"
 : >"$WORK/tps.txt"
 for round in $(seq 1 "$ROUNDS"); do
-    for w in send pub1 pub10 once10; do
+    for w in send pub1 pub10 once10 tf10 tf1000 tf1000p; do
         empty_queues
         psql -X -q -c "CHECKPOINT" >/dev/null
         echo "$w $(tps "$w")" >>"$WORK/tps.txt"
@@ -126,6 +144,9 @@ SEND=$(med send)
 PUB1=$(med pub1)
 PUB10=$(med pub10)
 ONCE10=$(med once10)
+TF10=$(med tf10)
+TF1000=$(med tf1000)
+TF1000P=$(med tf1000p)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 cat <<EOF
@@ -139,6 +160,14 @@ median of $ROUNDS x ${DURATION}s; payload ~250 bytes, headers with a correlation
 | publish, 1 subscriber             | $(printf '%8.0f' "$PUB1") | $(printf '%13s' "$(ratio "$PUB1" "$SEND")") |
 | publish, 10 subscribers           | $(printf '%8.0f' "$PUB10") | $(printf '%13s' "$(ratio "$PUB10" "$SEND")") |
 | store-once emulation, 10 refs     | $(printf '%8.0f' "$ONCE10") | $(printf '%13s' "$(ratio "$ONCE10" "$SEND")") |
+
+Filtered fanout: one delivery per publish, the other subscriptions filtered out
+
+| workload                                        | tx/s     | ratio to 10 policies |
+|-------------------------------------------------|---------:|---------------------:|
+| 10 exact-value policies (one by one)            | $(printf '%8.0f' "$TF10") |                 1.00 |
+| 1,000 exact-value policies (indexed)            | $(printf '%8.0f' "$TF1000") | $(printf '%20s' "$(ratio "$TF1000" "$TF10")") |
+| 1,000 prefix policies (not indexable, one by one) | $(printf '%8.0f' "$TF1000P") | $(printf '%20s' "$(ratio "$TF1000P" "$TF10")") |
 
 WAL bytes per transaction (one client, $WAL_TX transactions, commit record included)
 

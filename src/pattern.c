@@ -1811,28 +1811,35 @@ bool
 CourierFilterPolicyMatch(const CourierPattern *policy, CourierFilterScope scope,
 						 Jsonb *headers, Jsonb *payload)
 {
+	Jsonb	   *doc;
+
 	if (policy == NULL || policy->match_all)
 		return true;
+	doc = CourierFilterDocument(scope, headers, payload);
+	return doc != NULL && CourierPatternMatch(policy, doc);
+}
+
+Jsonb *
+CourierFilterDocument(CourierFilterScope scope, Jsonb *headers, Jsonb *payload)
+{
 	if (scope == COURIER_SCOPE_HEADERS)
 	{
 		if (headers == NULL || !JB_ROOT_IS_OBJECT(headers))
 		{
-			/* the binary form of {} */
-			union
-			{
-				Jsonb		jb;
-				char		bytes[VARHDRSZ + sizeof(uint32)];
-			}			empty;
+			/* the binary form of {}, made once per backend */
+			static Jsonb *empty = NULL;
 
-			SET_VARSIZE(&empty.jb, VARHDRSZ + sizeof(uint32));
-			empty.jb.root.header = JB_FOBJECT;
-			return CourierPatternMatch(policy, &empty.jb);
+			if (empty == NULL)
+			{
+				empty = MemoryContextAllocZero(TopMemoryContext, VARHDRSZ + sizeof(uint32));
+				SET_VARSIZE(empty, VARHDRSZ + sizeof(uint32));
+				empty->root.header = JB_FOBJECT;
+			}
+			return empty;
 		}
-		return CourierPatternMatch(policy, headers);
+		return headers;
 	}
-	if (payload == NULL)
-		return false;
-	return CourierPatternMatch(policy, payload);
+	return payload;
 }
 
 /* SQL interface */

@@ -72,4 +72,14 @@ extern bool CourierFilterPolicyMatch(const CourierPattern *policy,
 									 CourierFilterScope scope,
 									 Jsonb *headers, Jsonb *payload);
 
+/*
+ * The document a policy of the scope is matched against: the headers (an
+ * empty object when there are none, so that only {"exists": false} holds)
+ * or the payload.  NULL when there is no payload: only an empty policy
+ * passes then.  The same answer as CourierFilterPolicyMatch, for matching
+ * many policies of one scope at once (ruleset.h).
+ */
+extern Jsonb *CourierFilterDocument(CourierFilterScope scope, Jsonb *headers,
+									Jsonb *payload);
+
 #endif							/* COURIER_PATTERN_H */

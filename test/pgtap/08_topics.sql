@@ -9,7 +9,7 @@
 -- Statistics count committed publishes only, so they are tested by
 -- test/scenarios/exercise2.sh, not in this rolled-back transaction.
 BEGIN;
-SELECT plan(107);
+SELECT plan(110);
 
 -- Fingerprint of what topics and queues store, to prove a rejected call
 -- changed nothing.
@@ -235,6 +235,73 @@ SELECT pg_temp.rejects($$SELECT courier.subscribe('tp_orders', 'tp_env', filter_
                        'a NULL filter scope');
 SELECT pg_temp.rejects($$SELECT courier.unsubscribe(-1)$$, '42704', 'unsubscribe of an unknown subscription');
 SELECT pg_temp.rejects($$SELECT courier.drop_topic('tp_nope')$$, '42704', 'drop_topic of an unknown topic');
+
+---------------------------------------------------------------------------
+-- Many subscriptions: from 8 policies of one scope on, a topic matches them
+-- through a rule set (an index of their exact values).  The deliveries must
+-- be exactly what courier.test_filter_policy() says of each policy.
+---------------------------------------------------------------------------
+CREATE TEMP TABLE tpm_subs (queue_name text, scope text, policy jsonb);
+INSERT INTO tpm_subs VALUES
+    ('tpm-h01', 'headers', '{"type": ["order.created"]}'),
+    ('tpm-h02', 'headers', '{"type": ["order.created"], "region": ["eu"]}'),
+    ('tpm-h03', 'headers', '{"type": [{"prefix": "order."}]}'),
+    ('tpm-h04', 'headers', '{"region": [{"anything-but": ["eu"]}]}'),
+    ('tpm-h05', 'headers', '{"amount": [{"numeric": [">", 100]}]}'),
+    ('tpm-h06', 'headers', '{"type": ["order.cancelled"]}'),
+    ('tpm-h07', 'headers', '{"region": ["us", "ap"]}'),
+    ('tpm-h08', 'headers', '{"vip": [{"exists": false}]}'),
+    ('tpm-h09', 'headers', '{"type": ["order.created", "order.cancelled"], "amount": [{"numeric": ["<=", 100]}]}'),
+    ('tpm-h10', 'headers', '{"$or": [{"region": ["eu"]}, {"vip": ["yes"]}]}'),
+    ('tpm-h11', 'headers', '{"tags": ["red"]}'),
+    ('tpm-p01', 'payload', '{"kind": ["a"]}'),
+    ('tpm-p02', 'payload', '{"kind": ["a"], "size": [{"numeric": [">=", 5]}]}'),
+    ('tpm-p03', 'payload', '{"customer": {"tier": ["gold"]}}'),
+    ('tpm-p04', 'payload', '{"kind": [{"prefix": "b"}]}'),
+    ('tpm-p05', 'payload', '{"kind": [{"anything-but": {"prefix": "a"}}]}'),
+    ('tpm-p06', 'payload', '{"size": [{"numeric": [">", 0, "<", 3]}]}'),
+    ('tpm-p07', 'payload', '{"customer": {"country": ["de", "fr"]}}'),
+    ('tpm-p08', 'payload', '{"missing": [{"exists": false}], "kind": ["c"]}'),
+    ('tpm-p09', 'payload', '{"$or": [{"kind": ["a"]}, {"customer": {"tier": ["silver"]}}]}'),
+    ('tpm-p10', 'payload', '{"flags": ["x"]}'),
+    ('tpm-all', 'headers', NULL);
+SELECT courier.create_topic('tp_many');
+SELECT count(*) FROM (SELECT courier.create_queue(queue_name) FROM tpm_subs) AS c;
+SELECT count(*) FROM (SELECT courier.subscribe('tp_many', queue_name, policy, scope) FROM tpm_subs) AS c;
+
+-- 48 messages over every combination that matters to the policies above.
+CREATE TEMP TABLE tpm_msgs AS
+SELECT n,
+       jsonb_strip_nulls(jsonb_build_object(
+           'type', (ARRAY['order.created', 'order.cancelled', 'invoice.paid'])[n % 3 + 1],
+           'region', (ARRAY['eu', 'us', 'ap', NULL])[n % 4 + 1],
+           'amount', (ARRAY[50, 150, NULL]::int[])[(n / 3) % 3 + 1],
+           'vip', (ARRAY['yes', NULL])[(n / 2) % 2 + 1],
+           'tags', CASE WHEN n % 5 = 0 THEN '["red", "blue"]'::jsonb WHEN n % 5 = 1 THEN '["blue"]' END)) AS headers,
+       jsonb_strip_nulls(jsonb_build_object(
+           'n', n,
+           'kind', (ARRAY['a', 'b', 'c', 'd'])[(n / 4) % 4 + 1],
+           'size', (ARRAY[1, 7])[(n / 7) % 2 + 1],
+           'customer', jsonb_build_object('tier', (ARRAY['gold', 'silver'])[(n / 5) % 2 + 1],
+                                          'country', (ARRAY['de', 'us'])[(n / 11) % 2 + 1]),
+           'flags', CASE WHEN n % 6 < 2 THEN '["x", "y"]'::jsonb END)) AS payload
+  FROM generate_series(1, 48) AS n;
+SELECT count(*) FROM (SELECT courier.publish('tp_many', payload, headers) FROM tpm_msgs) AS p;
+
+CREATE TEMP TABLE tpm_expected AS
+SELECT s.queue_name, m.n
+  FROM tpm_subs AS s CROSS JOIN tpm_msgs AS m
+ WHERE courier.test_filter_policy(s.policy, m.headers, m.payload, s.scope);
+CREATE TEMP TABLE tpm_delivered AS
+SELECT queue_name, (payload->>'n')::int AS n
+  FROM courier.messages WHERE queue_name LIKE 'tpm-%';
+SELECT is((SELECT string_agg(queue_name || ':' || n, ' ' ORDER BY queue_name, n) FROM tpm_delivered),
+          (SELECT string_agg(queue_name || ':' || n, ' ' ORDER BY queue_name, n) FROM tpm_expected),
+          'with 11 header and 10 payload policies, each subscription gets exactly the messages its policy passes');
+SELECT ok((SELECT count(*) FROM tpm_expected) BETWEEN 200 AND 48 * 22 - 200,
+          'the comparison is not trivial: many deliveries, and many messages filtered out');
+SELECT is((SELECT count(DISTINCT queue_name) FROM tpm_delivered), 22::bigint,
+          'every subscription received something');
 
 ---------------------------------------------------------------------------
 -- drop_topic
