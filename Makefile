@@ -19,6 +19,7 @@ OBJS = \
 	src/queue_fifo.o \
 	src/queue_dlq.o \
 	src/queue_head.o \
+	src/queue_defer.o \
 	src/wait.o \
 	src/worker.o \
 	src/pattern.o \

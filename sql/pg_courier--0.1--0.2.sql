@@ -993,6 +993,14 @@ SELECT s.topic_name, s.subscription_id, s.queue_name, s.raw_delivery,
 COMMENT ON VIEW courier.topic_stats IS
     'per subscription: messages delivered and filtered out since the server started (committed publishes)';
 
+-- Leases written at commit (courier.defer_leases).
+CREATE FUNCTION courier.flush_leases()
+RETURNS integer
+AS 'MODULE_PATHNAME', 'courier_flush_leases'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION courier.flush_leases() IS
+    'write now the leases this transaction''s receives deferred to commit (courier.defer_leases); returns how many';
+
 -- Nothing new is callable by PUBLIC either.
 REVOKE ALL ON ALL TABLES IN SCHEMA courier FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA courier FROM PUBLIC;

@@ -30,6 +30,7 @@
 
 #include "compat.h"
 #include "pg_courier.h"
+#include "queue_defer.h"
 #include "queue_head.h"
 #include "topic.h"
 #include "wait.h"
@@ -66,6 +67,17 @@ _PG_init(void)
 							PGC_SUSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("courier.defer_leases",
+							 "Lets receive() inside a transaction block write its leases at commit.",
+							 "A message the transaction deletes before it commits then costs no "
+							 "lease write at all (see docs/design.md).  Off: every receive "
+							 "writes its leases at once.",
+							 &courier_defer_leases,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("courier.scan_hints",
 							 "Lets receive() start past the dead entries at the head of a queue.",

@@ -39,6 +39,7 @@
 #include "pg_courier.h"
 #include "plan.h"
 #include "queue.h"
+#include "queue_defer.h"
 #include "queue_head.h"
 #include "wait.h"
 
@@ -468,6 +469,8 @@ courier_redrive(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	CourierLookupQueue(dlq, &dlq_queue, false);
+	/* dead letters this transaction has received are leased: write that */
+	CourierDeferFlush(dlq);
 	if (destination != NULL)
 	{
 		if (VARSIZE_ANY_EXHDR(destination) == VARSIZE_ANY_EXHDR(dlq) &&

@@ -42,6 +42,7 @@
 #include "pg_courier.h"
 #include "plan.h"
 #include "queue.h"
+#include "queue_defer.h"
 #include "queue_head.h"
 #include "receipt.h"
 #include "wait.h"
@@ -61,6 +62,10 @@ int			courier_max_wait = 20000;	/* ms */
 
 static SPIPlanPtr lease_plan = NULL;
 static SPIPlanPtr lease_dlq_plan = NULL;
+static SPIPlanPtr defer_plan = NULL;
+static SPIPlanPtr defer_dlq_plan = NULL;
+static SPIPlanPtr delete_waiting_plan = NULL;
+static SPIPlanPtr delete_waiting_batch_plan = NULL;
 static SPIPlanPtr next_due_plan = NULL;
 static SPIPlanPtr next_due_fifo_plan = NULL;
 static SPIPlanPtr delete_plan = NULL;
@@ -111,6 +116,29 @@ static SPIPlanPtr probe_fifo_plan = NULL;
 	"           SELECT p.msg_id FROM picked AS p"
 
 /*
+ * The deferred variant (queue_defer.c): the picked messages are only locked,
+ * and "leased" shows each as the lease would leave it.
+ */
+#define PICK_FOR_DEFER \
+	"WITH picked AS (" \
+	"    SELECT m.* FROM courier.messages AS m" \
+	"     WHERE m.queue_name OPERATOR(pg_catalog.=) $1" \
+	"       AND m.visible_at OPERATOR(pg_catalog.<=) $2" \
+	"       AND m.sent_at OPERATOR(pg_catalog.>) $3" \
+	"       AND (m.visible_at, m.msg_id) OPERATOR(pg_catalog.>=) ($10, $11)" \
+	"     ORDER BY m.visible_at, m.msg_id" \
+	"     LIMIT $4" \
+	"       FOR UPDATE SKIP LOCKED" \
+	")"
+#define DEFERRED_LEASED(where) \
+	"    SELECT p.msg_id, p.receive_count OPERATOR(pg_catalog.+) 1 AS receive_count," \
+	"           p.payload, p.headers, p.type, p.schema_version, p.correlation_id," \
+	"           p.causation_id, p.idempotency_key, p.tenant_id, p.occurred_at, p.sent_at," \
+	"           COALESCE(p.first_received_at, $2) AS first_received_at," \
+	"           $5::pg_catalog.timestamptz AS visible_at, p.group_id, p.dedup_id" \
+	"      FROM picked AS p" where
+
+/*
  * Copy the rows of the last lease statement into the result, skipping the
  * all-null row the dead-letter variant returns when it leased nothing; the
  * statement's last column (messages moved to the DLQ) goes to *moved.
@@ -139,6 +167,71 @@ CourierPutLeased(CourierLeaseRequest *req, int64 *moved)
 	}
 	SPI_freetuptable(SPI_tuptable);
 	return n;
+}
+
+/*
+ * The lease statement of LeaseStandard in its deferred form: lock, return,
+ * and leave the lease to queue_defer.c.  Same parameters.
+ */
+static int
+LeaseDeferred(CourierLeaseRequest *req, Datum *values, Oid *argtypes, int64 *moved)
+{
+	const CourierQueue *queue = req->queue;
+	SPIPlanPtr	plan;
+
+	if (queue->dead_letter_queue == NULL)
+		plan = CourierPlan(&defer_plan,
+						   PICK_FOR_DEFER
+						   ", leased AS (" DEFERRED_LEASED("") ")"
+						   RECEIVED_COLUMNS(" 0::pg_catalog.int8")
+						   "   FROM leased AS l"
+						   "  ORDER BY l.msg_id",
+						   11, argtypes);
+	else
+	{
+		CourierLockQueue(queue->dead_letter_queue, AccessShareLock);
+		values[7] = Int32GetDatum(queue->max_receive_count);
+		values[8] = PointerGetDatum(queue->dead_letter_queue);
+		plan = CourierPlan(&defer_dlq_plan,
+						   PICK_FOR_DEFER
+						   ", leased AS ("
+						   DEFERRED_LEASED(" WHERE p.receive_count OPERATOR(pg_catalog.<) $8")
+						   "), doomed AS ("
+						   "    DELETE FROM courier.messages AS m"
+						   "     WHERE m.queue_name OPERATOR(pg_catalog.=) $1"
+						   "       AND m.msg_id OPERATOR(pg_catalog.=) ANY (ARRAY("
+						   "           SELECT p.msg_id FROM picked AS p"
+						   "            WHERE p.receive_count OPERATOR(pg_catalog.>=) $8))"
+						   "       AND EXISTS (SELECT 1 FROM courier.queues AS dq"
+						   "                    WHERE dq.queue_name OPERATOR(pg_catalog.=) $9)"
+						   "    RETURNING m.*"
+						   "), moved AS ("
+						   "    INSERT INTO courier.messages"
+						   "      (msg_id, visible_at, sent_at, occurred_at, schema_version,"
+						   "       queue_name, type, correlation_id, causation_id, idempotency_key,"
+						   "       tenant_id, last_error, headers, payload, source_queue,"
+						   "       origin_msg_id, source_sent_at, source_receive_count,"
+						   "       source_first_received_at, source_last_received_at,"
+						   "       dead_lettered_at)"
+						   "    SELECT d.msg_id, $2, d.sent_at, d.occurred_at, d.schema_version,"
+						   "           $9, d.type, d.correlation_id, d.causation_id,"
+						   "           d.idempotency_key, d.tenant_id, d.last_error, d.headers,"
+						   "           d.payload, $1, d.origin_msg_id, d.sent_at,"
+						   "           d.receive_count, d.first_received_at,"
+						   "           d.last_received_at, $2"
+						   "      FROM doomed AS d"
+						   "    RETURNING 1"
+						   ")"
+						   RECEIVED_COLUMNS(" (SELECT pg_catalog.count(*) FROM moved)")
+						   "   FROM (SELECT 1) AS one LEFT JOIN leased AS l ON true"
+						   "  ORDER BY l.msg_id",
+						   11, argtypes);
+	}
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "courier.receive: lease statement failed");
+	CourierDeferRecord(req->queue_name, req->now, req->now + req->visibility_usec,
+					   req->nonce, SPI_tuptable, SPI_processed);
+	return CourierPutLeased(req, moved);
 }
 
 /*
@@ -177,6 +270,9 @@ LeaseStandard(CourierLeaseRequest *req, int want, int64 *moved)
 	values[4] = TimestampTzGetDatum(req->now + req->visibility_usec);
 	values[5] = Int64GetDatum(req->nonce);
 	values[6] = req->nonce_text;
+
+	if (CourierDeferEnabled(queue))
+		return LeaseDeferred(req, values, argtypes, moved);
 
 	if (queue->dead_letter_queue == NULL)
 		plan = CourierPlan(&lease_plan,
@@ -255,6 +351,8 @@ LeaseOnce(CourierLeaseRequest *req)
 		if (moved == 0)
 			break;
 		CourierWaitNoteSend(req->queue->dead_letter_queue);
+		/* the next round must not find the messages this one locked */
+		CourierDeferFlush(req->queue_name);
 	}
 	return taken;
 }
@@ -354,6 +452,8 @@ courier_receive(PG_FUNCTION_ARGS)
 	CourierLookupQueue(queue_name, &queue, false);
 	req.queue = &queue;
 	req.visibility_usec = vt_usec >= 0 ? vt_usec : queue.visibility_usec;
+	/* this transaction's own deferred leases are locked by it, not skipped */
+	CourierDeferFlush(queue_name);
 
 	for (;;)
 	{
@@ -429,6 +529,30 @@ DeleteStandard(text *queue_name, const CourierReceipt *receipt)
 	Datum		values[4];
 	SPIPlanPtr	plan;
 
+	switch (CourierDeferLookup(queue_name, receipt))
+	{
+		case COURIER_DEFER_MATCH:
+			/* this transaction holds the lock of its deferred lease */
+			values[0] = PointerGetDatum(queue_name);
+			values[1] = Int64GetDatum(receipt->msg_id);
+			plan = CourierPlan(&delete_waiting_plan,
+							   "DELETE FROM courier.messages AS m"
+							   " WHERE m.queue_name OPERATOR(pg_catalog.=) $1"
+							   "   AND m.msg_id OPERATOR(pg_catalog.=) $2"
+							   "   AND m.group_id IS NULL",
+							   2, argtypes);
+			if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_DELETE)
+				elog(ERROR, "courier.delete: delete failed");
+			if (SPI_processed != 1)
+				return false;
+			CourierDeferDone(receipt->msg_id);
+			return true;
+		case COURIER_DEFER_STALE:
+			return false;
+		case COURIER_DEFER_NONE:
+			break;
+	}
+
 	values[0] = PointerGetDatum(queue_name);
 	values[1] = Int64GetDatum(receipt->msg_id);
 	values[2] = Int32GetDatum(receipt->receive_count);
@@ -493,6 +617,8 @@ courier_delete_batch(PG_FUNCTION_ARGS)
 	Datum	   *counts;
 	Datum	   *nonces;
 	int			nstandard = 0;
+	Datum	   *waiting;
+	int			nwaiting = 0;
 	int			dims[1];
 	int			lbs[1] = {1};
 	SPIPlanPtr	plan;
@@ -509,12 +635,14 @@ courier_delete_batch(PG_FUNCTION_ARGS)
 	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elem_nulls, &n);
 
 	receipts = palloc((n + 1) * sizeof(CourierReceipt));
+	waiting = palloc((n + 1) * sizeof(Datum));
 	ids = palloc((n + 1) * sizeof(Datum));
 	counts = palloc((n + 1) * sizeof(Datum));
 	nonces = palloc((n + 1) * sizeof(Datum));
 	for (i = 0; i < n; i++)
 	{
 		char	   *str;
+		CourierDeferMatch match;
 
 		CHECK_FOR_INTERRUPTS();
 		if (elem_nulls[i])
@@ -525,7 +653,13 @@ courier_delete_batch(PG_FUNCTION_ARGS)
 		str = TextDatumGetCString(elems[i]);
 		CourierParseReceipt(str, &receipts[i]);
 		pfree(str);
-		if (!receipts[i].fifo)
+		match = CourierDeferLookup(queue_name, &receipts[i]);
+		if (match == COURIER_DEFER_MATCH)
+		{
+			/* a deferred lease of this transaction: deleted by id below */
+			waiting[nwaiting++] = Int64GetDatum(receipts[i].msg_id);
+		}
+		else if (match == COURIER_DEFER_NONE && !receipts[i].fifo)
 		{
 			ids[nstandard] = Int64GetDatum(receipts[i].msg_id);
 			counts[nstandard] = Int32GetDatum(receipts[i].receive_count);
@@ -558,6 +692,32 @@ courier_delete_batch(PG_FUNCTION_ARGS)
 		if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "courier.delete_batch: delete failed");
 		ndeleted = (int32) SPI_processed;
+	}
+	if (nwaiting > 0)
+	{
+		uint64		row;
+
+		dims[0] = nwaiting;
+		values[0] = PointerGetDatum(queue_name);
+		values[1] = PointerGetDatum(construct_md_array(waiting, NULL, 1, dims, lbs, INT8OID,
+													   8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		plan = CourierPlan(&delete_waiting_batch_plan,
+						   "DELETE FROM courier.messages AS m"
+						   " WHERE m.queue_name OPERATOR(pg_catalog.=) $1"
+						   "   AND m.msg_id OPERATOR(pg_catalog.=) ANY ($2)"
+						   "   AND m.group_id IS NULL"
+						   " RETURNING m.msg_id",
+						   2, argtypes);
+		if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
+			elog(ERROR, "courier.delete_batch: delete failed");
+		for (row = 0; row < SPI_processed; row++)
+		{
+			bool		isnull;
+
+			CourierDeferDone(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row],
+														 SPI_tuptable->tupdesc, 1, &isnull)));
+		}
+		ndeleted += (int32) SPI_processed;
 	}
 	for (i = 0; i < n; i++)
 	{
@@ -614,6 +774,9 @@ ExtendLease(text *queue_name, const CourierReceipt *receipt, int64 usec, text *e
 	values[8] = TimestampTzGetDatum(now);
 
 	SPI_connect();
+	/* a deferred lease of this transaction is written first, then extended */
+	if (CourierDeferLookup(queue_name, receipt) != COURIER_DEFER_NONE)
+		CourierDeferFlush(queue_name);
 	if (receipt->fifo && !CourierLockGroupOf(queue_name, receipt, &group))
 	{
 		done = NothingMatched(queue_name);

@@ -92,3 +92,10 @@ AS 'MODULE_PATHNAME', 'courier_release'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.release(text, text, text, interval) IS
     'give a lease back (negative acknowledgement): visible again after delay; error is kept as evidence';
+
+CREATE FUNCTION courier.flush_leases()
+RETURNS integer
+AS 'MODULE_PATHNAME', 'courier_flush_leases'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION courier.flush_leases() IS
+    'write now the leases this transaction''s receives deferred to commit (courier.defer_leases); returns how many';

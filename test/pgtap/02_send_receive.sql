@@ -4,6 +4,8 @@
 --
 -- Assumes CREATE EXTENSION pgtap; CREATE EXTENSION pg_courier; were run.
 -- Time moves only through courier.clock_offset; nothing sleeps.
+-- Receives in this transaction write their leases at commit (courier.defer_leases);
+-- courier.flush_leases() writes them first where a test reads courier.messages.
 BEGIN;
 SELECT plan(166);
 
@@ -74,6 +76,7 @@ SELECT ok(bool_and(receipt ~ ('^' || msg_id || ':1:[0-9a-f]{16}$')),
   FROM got_main;
 SELECT isnt((SELECT receipt FROM got_main WHERE msg_id = :m1), (SELECT receipt FROM got_main WHERE msg_id = :m2),
             'each message gets its own receipt');
+SELECT courier.flush_leases() AS flushed \gset
 SELECT results_eq(
     $$SELECT receive_count, first_received_at, last_received_at, visible_at
         FROM courier.messages WHERE queue_name = 'sr_main' ORDER BY msg_id$$,
@@ -209,6 +212,7 @@ SELECT receipt AS c_r2, receive_count AS c_n2, first_received_at AS c_first2, vi
 SELECT is(:c_n2, 2, 'the second delivery has receive_count 2');
 SELECT is(:'c_first2'::timestamptz, :'c_first'::timestamptz, 'first_received_at stays at the first delivery');
 SELECT isnt(:'c_r2'::text, :'c_r1'::text, 'a new delivery has a new receipt');
+SELECT courier.flush_leases() AS flushed \gset
 SELECT results_eq(
     format('SELECT receive_count, first_received_at, visible_at - last_received_at FROM courier.messages WHERE msg_id = %s', :c1),
     format($$VALUES (2, %L::timestamptz, interval '30 seconds')$$, :'c_first'),
@@ -252,6 +256,7 @@ SELECT is((SELECT receive_count FROM courier.receive('sr_vt', 1, '0')), 2,
 SELECT is((SELECT receive_count FROM courier.receive('sr_vt', 1, '0')), 3,
           'visibility_timeout 0 makes the message immediately visible again');
 SELECT msg_id AS vt_id FROM courier.receive('sr_vt', 1, NULL) \gset
+SELECT courier.flush_leases() AS flushed \gset
 SELECT is(visible_at - last_received_at, interval '30 seconds',
           'receive(visibility_timeout => NULL) uses the queue visibility_timeout')
   FROM courier.messages WHERE msg_id = :vt_id;

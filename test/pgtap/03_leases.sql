@@ -3,6 +3,8 @@
 --
 -- Assumes CREATE EXTENSION pgtap; CREATE EXTENSION pg_courier; were run.
 -- Time moves only through courier.clock_offset; nothing sleeps.
+-- Receives in this transaction write their leases at commit (courier.defer_leases);
+-- courier.flush_leases() writes them first where a test reads courier.messages.
 BEGIN;
 SELECT plan(120);
 
@@ -55,6 +57,7 @@ SET LOCAL courier.clock_offset = '31s';
 SELECT receipt AS d2_rb, receive_count AS d2_nb FROM courier.receive('ls_del') \gset
 SELECT is(:d2_nb, 2, 'the message was received a second time after its lease ran out');
 SELECT is(courier.delete('ls_del', :'d2_ra'), false, 'delete with the first delivery''s receipt returns false');
+SELECT courier.flush_leases() AS flushed \gset
 SELECT results_eq($$SELECT msg_id, receive_count FROM courier.messages WHERE queue_name = 'ls_del'$$,
                   format('VALUES (%s::bigint, 2)', :d2),
                   'the message is still there, leased by the second delivery');
@@ -141,6 +144,7 @@ SET LOCAL courier.clock_offset = '81s';
 SELECT results_eq($$SELECT payload, receive_count FROM courier.receive('ls_cv', 1, '1 hour')$$,
                   $$VALUES ('"extend me"'::jsonb, 2)$$,
                   'receivable again at +81s');
+SELECT courier.flush_leases() AS flushed \gset
 SELECT visible_at AS cv1_vis FROM courier.messages WHERE msg_id = :cv1 \gset
 SELECT is(courier.change_visibility('ls_cv', :'cv1_r', '0'), false,
           'change_visibility with the receipt of an earlier delivery returns false');
@@ -222,6 +226,7 @@ SET LOCAL courier.clock_offset = '61s';
 SELECT receipt AS rel_r3, receive_count AS rel_n3 FROM courier.receive('ls_rel') \gset
 SELECT is(:rel_n3, 3, 'receivable 61s after the release');
 
+SELECT courier.flush_leases() AS flushed \gset
 SELECT visible_at AS rel_vis3 FROM courier.messages WHERE msg_id = :rel1 \gset
 SELECT is(courier.release('ls_rel', :'rel_r2', 'late'), false, 'release with an earlier delivery''s receipt returns false');
 SELECT results_eq(format('SELECT last_error, visible_at, receive_count FROM courier.messages WHERE msg_id = %s', :rel1),

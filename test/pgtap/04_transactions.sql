@@ -6,6 +6,8 @@
 -- pgTAP assertions are never made inside a savepoint that is rolled back (that
 -- would roll back pgTAP's own bookkeeping): values are carried out of the
 -- savepoint in psql variables (\gset) and checked afterwards.
+-- Receives in this transaction write their leases at commit (courier.defer_leases);
+-- courier.flush_leases() writes them first where a test reads courier.messages.
 BEGIN;
 SELECT plan(37);
 
@@ -75,6 +77,7 @@ SELECT is(courier.delete('tx_q', :'tx_lost_receipt'), false,
 ---------------------------------------------------------------------------
 -- change_visibility, release, delete rolled back
 ---------------------------------------------------------------------------
+SELECT courier.flush_leases() AS flushed \gset
 SELECT row(m.*)::text AS tx_leased FROM courier.messages AS m WHERE msg_id = :tx_kept \gset
 SAVEPOINT cv_sp;
 SELECT courier.change_visibility('tx_q', :'tx_receipt', '0') AS tx_cv \gset

@@ -6,6 +6,8 @@
 --
 -- Assumes CREATE EXTENSION pgtap; CREATE EXTENSION pg_courier; were run.
 -- Time moves only through courier.clock_offset; nothing sleeps.
+-- Receives in this transaction write their leases at commit (courier.defer_leases);
+-- courier.flush_leases() writes them first where a test reads courier.messages.
 BEGIN;
 SELECT plan(145);
 
@@ -143,6 +145,7 @@ SELECT is(:r1_n, 1, 'the first delivery reports receive_count 1');
 SELECT is(courier.release('dl_src', :'r1', error => 'first failure'), true, 'the consumer gives it back with an error');
 SELECT msg_id AS r2_id, receipt AS r2, receive_count AS r2_n FROM courier.receive('dl_src') \gset
 SELECT is(:r2_n, 2, 'the second delivery reports receive_count 2 (= max_receive_count)');
+SELECT courier.flush_leases() AS flushed \gset
 SELECT last_received_at AS r2_at FROM courier.messages WHERE msg_id = :m \gset
 SELECT is(courier.release('dl_src', :'r2', error => 'second failure'), true, 'and gives it back again');
 SELECT is(pg_temp.msg_count('dl_dlq'), 1::bigint, 'nothing moved yet: two deliveries are allowed');
