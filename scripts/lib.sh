@@ -81,7 +81,11 @@ start_cluster() {
         local line
         for line in "$@"; do echo "$line"; done
     } | as_server_user tee -a "$dir/data/postgresql.conf" >/dev/null
-    as_server_user "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null \
+    # POSTGRES_WRAPPER: an executable that runs the postgres binary (under
+    # valgrind, for example); pg_ctl -p starts it instead of postgres.
+    local wrapper=()
+    [ -n "${POSTGRES_WRAPPER:-}" ] && wrapper=(-p "$POSTGRES_WRAPPER" -t "${PG_CTL_TIMEOUT:-60}")
+    as_server_user "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" "${wrapper[@]}" -w start >/dev/null \
         || { cat "$dir/server.log" >&2; die "the server did not start"; }
     export PGHOST=$dir PGPORT=$port PGUSER=postgres
 }
