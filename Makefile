@@ -20,6 +20,7 @@ OBJS = \
 	src/queue_dlq.o \
 	src/queue_head.o \
 	src/queue_defer.o \
+	src/queue_store.o \
 	src/wait.o \
 	src/worker.o \
 	src/pattern.o \

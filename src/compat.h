@@ -80,4 +80,14 @@ CourierWaitEventReceive(void)
 	index_beginscan((heap), (index), (snapshot), (nkeys), 0)
 #endif
 
+/* ExecInsertIndexTuples takes onlySummarizing from 16 on. */
+#include "executor/executor.h"
+#if PG_VERSION_NUM >= 160000
+#define CourierInsertIndexTuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL, false)
+#else
+#define CourierInsertIndexTuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL)
+#endif
+
 #endif							/* COURIER_COMPAT_H */

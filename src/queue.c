@@ -39,6 +39,7 @@
 #include "plan.h"
 #include "queue.h"
 #include "queue_head.h"
+#include "queue_store.h"
 #include "wait.h"
 
 PG_FUNCTION_INFO_V1(courier_lock_queue);
@@ -249,10 +250,15 @@ CourierInsertMessage(text *queue_name, const CourierNewMessage *msg,
 	const CourierEnvelope *env = &msg->env;
 	SPIPlanPtr	plan;
 	bool		isnull;
+	int64		msg_id;
 	int			i;
 
 	CourierWriteCheck();
 
+	if (CourierStoreMessages(queue_name, msg, 1, visible_at, now, &msg_id))
+		return msg_id;
+
+	/* the statement, where the direct path cannot be used (queue_store.c) */
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = TimestampTzGetDatum(visible_at);
 	values[1] = TimestampTzGetDatum(now);
@@ -480,6 +486,20 @@ InsertBatch(text *queue_name, CourierNewMessage *msgs, int n, TimestampTz visibl
 
 	CourierWriteCheck();
 
+	ids = palloc(n * sizeof(int64));
+	if (CourierStoreMessages(queue_name, msgs, n, visible_at, now, ids))
+	{
+		for (i = 0; i < n; i++)
+		{
+			Datum		id = Int64GetDatum(ids[i]);
+			bool		null = false;
+
+			tuplestore_putvalues(tupstore, tupdesc, &id, &null);
+		}
+		return;
+	}
+
+	/* the statement, where the direct path cannot be used (queue_store.c) */
 	values[0] = TimestampTzGetDatum(visible_at);
 	values[1] = TimestampTzGetDatum(now);
 	values[2] = PointerGetDatum(queue_name);
@@ -543,7 +563,6 @@ InsertBatch(text *queue_name, CourierNewMessage *msgs, int n, TimestampTz visibl
 		SPI_processed != (uint64) n)
 		elog(ERROR, "courier.send_batch: insert failed");
 
-	ids = palloc(n * sizeof(int64));
 	for (row = 0; row < SPI_processed; row++)
 	{
 		bool		isnull;

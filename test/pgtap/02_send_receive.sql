@@ -7,7 +7,7 @@
 -- Receives in this transaction write their leases at commit (courier.defer_leases);
 -- courier.flush_leases() writes them first where a test reads courier.messages.
 BEGIN;
-SELECT plan(166);
+SELECT plan(169);
 
 -- Fingerprint of everything pg_courier stores, to prove a rejected call
 -- changed nothing.
@@ -168,6 +168,33 @@ SELECT b.id FROM courier.send_batch('sr_batch', ARRAY['1', '2']::jsonb[], delay 
 SELECT ok((SELECT bool_and(m.visible_at - m.sent_at = interval '2 minutes')
              FROM batch_delayed AS b JOIN courier.messages AS m ON m.msg_id = b.id),
           'send_batch delay applies to every message of the batch');
+
+-- send_batch stores its rows directly (src/queue_store.c): the row must be
+-- the one INSERT stores for send, column for column.
+SELECT courier.send('sr_batch', '{"same": 1}',
+                    '{"type": "t", "correlation_id": "c", "causation_id": "k", "idempotency_key": "i",
+                      "tenant_id": "tn", "schema_version": 2, "occurred_at": "2024-01-01T00:00:00Z", "x": "y"}') AS one_id \gset
+SELECT b.id AS batch_id
+  FROM courier.send_batch('sr_batch', ARRAY['{"same": 1}']::jsonb[],
+                          ARRAY['{"type": "t", "correlation_id": "c", "causation_id": "k", "idempotency_key": "i",
+                                  "tenant_id": "tn", "schema_version": 2, "occurred_at": "2024-01-01T00:00:00Z",
+                                  "x": "y"}']::jsonb[]) AS b(id) \gset
+SELECT is((SELECT to_jsonb(m) - 'msg_id' - 'visible_at' - 'sent_at' FROM courier.messages AS m WHERE msg_id = :batch_id),
+          (SELECT to_jsonb(m) - 'msg_id' - 'visible_at' - 'sent_at' FROM courier.messages AS m WHERE msg_id = :one_id),
+          'send_batch stores the same row as send, column for column');
+-- With a trigger on courier.messages, send_batch stores through INSERT, which fires it.
+CREATE TABLE sr_fired (msg_id bigint);
+CREATE FUNCTION sr_note_insert() RETURNS trigger LANGUAGE plpgsql
+    AS $$ BEGIN INSERT INTO sr_fired VALUES (NEW.msg_id); RETURN NEW; END $$;
+CREATE TRIGGER sr_note AFTER INSERT ON courier.messages FOR EACH ROW EXECUTE FUNCTION sr_note_insert();
+CREATE TEMP TABLE batch_trig AS
+SELECT b.id FROM courier.send_batch('sr_batch', ARRAY['"t1"', '"t2"']::jsonb[]) AS b(id);
+SELECT is((SELECT array_agg(msg_id ORDER BY msg_id) FROM sr_fired),
+          (SELECT array_agg(id ORDER BY id) FROM batch_trig),
+          'with a trigger on courier.messages, send_batch goes through INSERT, which fires it for every message');
+SELECT is((SELECT array_agg(payload ORDER BY msg_id) FROM courier.messages WHERE msg_id IN (SELECT id FROM batch_trig)),
+          ARRAY['"t1"', '"t2"']::jsonb[], '... and stores the messages');
+DROP TRIGGER sr_note ON courier.messages;
 
 ---------------------------------------------------------------------------
 -- receive: max_messages
