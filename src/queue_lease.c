@@ -116,6 +116,40 @@ static SPIPlanPtr probe_fifo_plan = NULL;
 	"           SELECT p.msg_id FROM picked AS p"
 
 /*
+ * The dead-letter move of both lease statements: the picked messages already
+ * delivered max_receive_count ($8) times leave the queue ($1) for its
+ * dead-letter queue ($9) with their evidence, at $2; "moved" counts them.
+ */
+#define DEAD_LETTER_MOVE \
+	"), doomed AS (" \
+	"    DELETE FROM courier.messages AS m" \
+	"     WHERE m.queue_name OPERATOR(pg_catalog.=) $1" \
+	"       AND m.msg_id OPERATOR(pg_catalog.=) ANY (ARRAY(" \
+	"           SELECT p.msg_id FROM picked AS p" \
+	"            WHERE p.receive_count OPERATOR(pg_catalog.>=) $8))" \
+	/* dropped meanwhile: leave the message where it is */ \
+	"       AND EXISTS (SELECT 1 FROM courier.queues AS dq" \
+	"                    WHERE dq.queue_name OPERATOR(pg_catalog.=) $9)" \
+	"    RETURNING m.*" \
+	"), moved AS (" \
+	"    INSERT INTO courier.messages" \
+	"      (msg_id, visible_at, sent_at, occurred_at, schema_version," \
+	"       queue_name, type, correlation_id, causation_id, idempotency_key," \
+	"       tenant_id, last_error, headers, payload, source_queue," \
+	"       origin_msg_id, source_sent_at, source_receive_count," \
+	"       source_first_received_at, source_last_received_at," \
+	"       dead_lettered_at)" \
+	"    SELECT d.msg_id, $2, d.sent_at, d.occurred_at, d.schema_version," \
+	"           $9, d.type, d.correlation_id, d.causation_id," \
+	"           d.idempotency_key, d.tenant_id, d.last_error, d.headers," \
+	"           d.payload, $1, d.origin_msg_id, d.sent_at," \
+	"           d.receive_count, d.first_received_at," \
+	"           d.last_received_at, $2" \
+	"      FROM doomed AS d" \
+	"    RETURNING 1" \
+	")"
+
+/*
  * The deferred variant (queue_defer.c): the picked messages are only locked,
  * and "leased" shows each as the lease would leave it.
  */
@@ -196,32 +230,7 @@ LeaseDeferred(CourierLeaseRequest *req, Datum *values, Oid *argtypes, int64 *mov
 						   PICK_FOR_DEFER
 						   ", leased AS ("
 						   DEFERRED_LEASED(" WHERE p.receive_count OPERATOR(pg_catalog.<) $8")
-						   "), doomed AS ("
-						   "    DELETE FROM courier.messages AS m"
-						   "     WHERE m.queue_name OPERATOR(pg_catalog.=) $1"
-						   "       AND m.msg_id OPERATOR(pg_catalog.=) ANY (ARRAY("
-						   "           SELECT p.msg_id FROM picked AS p"
-						   "            WHERE p.receive_count OPERATOR(pg_catalog.>=) $8))"
-						   "       AND EXISTS (SELECT 1 FROM courier.queues AS dq"
-						   "                    WHERE dq.queue_name OPERATOR(pg_catalog.=) $9)"
-						   "    RETURNING m.*"
-						   "), moved AS ("
-						   "    INSERT INTO courier.messages"
-						   "      (msg_id, visible_at, sent_at, occurred_at, schema_version,"
-						   "       queue_name, type, correlation_id, causation_id, idempotency_key,"
-						   "       tenant_id, last_error, headers, payload, source_queue,"
-						   "       origin_msg_id, source_sent_at, source_receive_count,"
-						   "       source_first_received_at, source_last_received_at,"
-						   "       dead_lettered_at)"
-						   "    SELECT d.msg_id, $2, d.sent_at, d.occurred_at, d.schema_version,"
-						   "           $9, d.type, d.correlation_id, d.causation_id,"
-						   "           d.idempotency_key, d.tenant_id, d.last_error, d.headers,"
-						   "           d.payload, $1, d.origin_msg_id, d.sent_at,"
-						   "           d.receive_count, d.first_received_at,"
-						   "           d.last_received_at, $2"
-						   "      FROM doomed AS d"
-						   "    RETURNING 1"
-						   ")"
+						   DEAD_LETTER_MOVE
 						   RECEIVED_COLUMNS(" (SELECT pg_catalog.count(*) FROM moved)")
 						   "   FROM (SELECT 1) AS one LEFT JOIN leased AS l ON true"
 						   "  ORDER BY l.msg_id",
@@ -296,33 +305,7 @@ LeaseStandard(CourierLeaseRequest *req, int want, int64 *moved)
 						   PICK_AND_LEASE
 						   "            WHERE p.receive_count OPERATOR(pg_catalog.<) $8))"
 						   "    RETURNING m.*"
-						   "), doomed AS ("
-						   "    DELETE FROM courier.messages AS m"
-						   "     WHERE m.queue_name OPERATOR(pg_catalog.=) $1"
-						   "       AND m.msg_id OPERATOR(pg_catalog.=) ANY (ARRAY("
-						   "           SELECT p.msg_id FROM picked AS p"
-						   "            WHERE p.receive_count OPERATOR(pg_catalog.>=) $8))"
-						   /* dropped meanwhile: leave the message where it is */
-						   "       AND EXISTS (SELECT 1 FROM courier.queues AS dq"
-						   "                    WHERE dq.queue_name OPERATOR(pg_catalog.=) $9)"
-						   "    RETURNING m.*"
-						   "), moved AS ("
-						   "    INSERT INTO courier.messages"
-						   "      (msg_id, visible_at, sent_at, occurred_at, schema_version,"
-						   "       queue_name, type, correlation_id, causation_id, idempotency_key,"
-						   "       tenant_id, last_error, headers, payload, source_queue,"
-						   "       origin_msg_id, source_sent_at, source_receive_count,"
-						   "       source_first_received_at, source_last_received_at,"
-						   "       dead_lettered_at)"
-						   "    SELECT d.msg_id, $2, d.sent_at, d.occurred_at, d.schema_version,"
-						   "           $9, d.type, d.correlation_id, d.causation_id,"
-						   "           d.idempotency_key, d.tenant_id, d.last_error, d.headers,"
-						   "           d.payload, $1, d.origin_msg_id, d.sent_at,"
-						   "           d.receive_count, d.first_received_at,"
-						   "           d.last_received_at, $2"
-						   "      FROM doomed AS d"
-						   "    RETURNING 1"
-						   ")"
+						   DEAD_LETTER_MOVE
 						   RECEIVED_COLUMNS(" (SELECT pg_catalog.count(*) FROM moved)")
 						   "   FROM (SELECT 1) AS one LEFT JOIN leased AS l ON true"
 						   "  ORDER BY l.msg_id",
