@@ -234,6 +234,7 @@ CourierDeferRecord(text *queue_name, TimestampTz received_at, TimestampTz lease_
 		bool		isnull;
 		Datum		id;
 		Datum		count;
+		int64		msg_id;
 		DeferredLease *l;
 		bool		found;
 
@@ -243,8 +244,9 @@ CourierDeferRecord(text *queue_name, TimestampTz received_at, TimestampTz lease_
 		if (isnull)
 			continue;			/* the all-null row of the dead-letter variant */
 		count = SPI_getbinval(tuptable->vals[row], tuptable->tupdesc, 12, &isnull);
-		l = hash_search(leases, &id, HASH_ENTER, &found);
-		l->msg_id = DatumGetInt64(id);
+		msg_id = DatumGetInt64(id);
+		l = hash_search(leases, &msg_id, HASH_ENTER, &found);
+		l->msg_id = msg_id;
 		l->call = callno;
 		l->receive_count = DatumGetInt32(count);
 		l->taken_in = GetCurrentSubTransactionId();
