@@ -90,12 +90,24 @@ check "... not before the sender commits" "t" "$(holds "${ret_a:-0} > $pre_commi
 check "... within about a second of the commit (< 1.5 s, the poll interval is at most 1 s)" "t" \
       "$(holds "${ret_a:-0} - $pre_commit < 1.5")"
 
-# Nothing sent: empty after about the wait.
+# Nothing sent: empty after about the wait.  Each look scans the visibility
+# index twice (the lease statement, then the query for the next due time),
+# counted in pg_stat_user_indexes once the receive's transaction has ended:
+# polling every 10 ms would look about 100 times in a second (200 scans),
+# backing off (10, 20, 40, ... 250 ms) it looks about 8 times.
+SCANS="SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelid = 'courier.messages_visible_idx'::regclass"
+q -c "SELECT pg_stat_clear_snapshot()" >/dev/null
+scans_before=$(q -c "$SCANS")
 t0=$(now)
 read -r got_b ret_b < <(q -c "$(recv_sql "'poll', wait => '1 s'")")
 echo "# polling: an empty 1 s wait took $(ms "$t0" "$ret_b") ms"
 check "an empty polling wait returns no message" "0" "$got_b"
 check "... after about the wait (1 s <= elapsed < 2.5 s)" "t" "$(holds "$ret_b - $t0 >= 1 && $ret_b - $t0 < 2.5")"
+sleep 0.6   # statistics reach the shared counters after at most 500 ms
+scans=$(( $(q -c "$SCANS") - scans_before ))
+echo "# polling: the empty 1 s wait scanned the visibility index $scans times"
+check "... backing off: at most 40 index scans in that second (polling every 10 ms: about 200)" "t" \
+      "$(holds "$scans >= 2 && $scans <= 40")"
 
 # A delayed message becomes visible during a polling wait.
 id=$(q -c "SELECT courier.send('poll', '{\"c\": 1}', delay => '1 second')")
