@@ -90,7 +90,6 @@ static bool callbacks_registered = false;
 
 static SPIPlanPtr flush_plan = NULL;
 
-static int	FlushWaiting(text *queue_name);
 
 static void
 Forget(void)
@@ -133,7 +132,7 @@ DeferXactCallback(XactEvent event, void *arg pg_attribute_unused())
 				CommandCounterIncrement();
 				PushActiveSnapshot(GetTransactionSnapshot());
 				SPI_connect();
-				FlushWaiting(NULL);
+				CourierDeferFlush(NULL);
 				SPI_finish();
 				PopActiveSnapshot();
 			}
@@ -315,8 +314,8 @@ CompareWaiting(const void *a, const void *b)
  * receive returned.  A message the transaction deleted some other way
  * (purge_queue, drop_queue) is simply not found.
  */
-static int
-FlushWaiting(text *queue_name)
+int
+CourierDeferFlush(text *queue_name)
 {
 	static Oid	argtypes[5] = {TEXTOID, INT8ARRAYOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID};
 	HASH_SEQ_STATUS seq;
@@ -391,12 +390,6 @@ FlushWaiting(text *queue_name)
 	return nwaiting;
 }
 
-void
-CourierDeferFlush(text *queue_name)
-{
-	(void) FlushWaiting(queue_name);
-}
-
 /*
  * courier.flush_leases() returns integer: write the waiting leases of this
  * transaction now (so that courier.messages shows them to the transaction
@@ -408,7 +401,7 @@ courier_flush_leases(PG_FUNCTION_ARGS)
 	int			n;
 
 	SPI_connect();
-	n = FlushWaiting(NULL);
+	n = CourierDeferFlush(NULL);
 	SPI_finish();
 	PG_RETURN_INT32(n);
 }

@@ -45,8 +45,9 @@ extern void CourierDeferDone(int64 msg_id);
 
 /*
  * Write the waiting leases of queue_name (NULL: of every queue) now, as
- * receive would have without deferring.  Needs SPI connected.
+ * receive would have without deferring; returns how many there were.
+ * Needs SPI connected.
  */
-extern void CourierDeferFlush(text *queue_name);
+extern int	CourierDeferFlush(text *queue_name);
 
 #endif							/* COURIER_QUEUE_DEFER_H */

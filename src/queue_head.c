@@ -401,8 +401,8 @@ LookupHeadRels(void)
 
 /*
  * Walk the entries of the queue from the key on, over those whose tuples
- * are dead, and leave the key at the first that is not (or just past the
- * last one walked).
+ * are dead, and leave the key at the first that is not (or on the last
+ * one walked, when the walk stops at COURIER_HEAD_MAX_WALK or at the bound).
  */
 static void
 AdvanceKey(CourierHeadKey *key, text *queue_name)

@@ -93,9 +93,13 @@ static SPIPlanPtr probe_fifo_plan = NULL;
 	"        l.tenant_id, l.occurred_at, l.receive_count, l.sent_at," \
 	"        l.first_received_at, l.visible_at, l.group_id, l.dedup_id," suffix
 
-#define PICK_AND_LEASE \
+/*
+ * Which messages a receive takes: visible, not expired, from the scan hint
+ * on ($10, $11), oldest first, skipping those another transaction holds.
+ */
+#define PICK(columns) \
 	"WITH picked AS (" \
-	"    SELECT m.msg_id, m.receive_count FROM courier.messages AS m" \
+	"    SELECT " columns " FROM courier.messages AS m" \
 	"     WHERE m.queue_name OPERATOR(pg_catalog.=) $1" \
 	"       AND m.visible_at OPERATOR(pg_catalog.<=) $2" \
 	"       AND m.sent_at OPERATOR(pg_catalog.>) $3" \
@@ -103,7 +107,11 @@ static SPIPlanPtr probe_fifo_plan = NULL;
 	"     ORDER BY m.visible_at, m.msg_id" \
 	"     LIMIT $4" \
 	"       FOR UPDATE SKIP LOCKED" \
-	"), leased AS (" \
+	")"
+
+#define PICK_AND_LEASE \
+	PICK("m.msg_id, m.receive_count") \
+	", leased AS (" \
 	"    UPDATE courier.messages AS m" \
 	"       SET visible_at = $5," \
 	"           receive_count = m.receive_count OPERATOR(pg_catalog.+) 1," \
@@ -153,17 +161,7 @@ static SPIPlanPtr probe_fifo_plan = NULL;
  * The deferred variant (queue_defer.c): the picked messages are only locked,
  * and "leased" shows each as the lease would leave it.
  */
-#define PICK_FOR_DEFER \
-	"WITH picked AS (" \
-	"    SELECT m.* FROM courier.messages AS m" \
-	"     WHERE m.queue_name OPERATOR(pg_catalog.=) $1" \
-	"       AND m.visible_at OPERATOR(pg_catalog.<=) $2" \
-	"       AND m.sent_at OPERATOR(pg_catalog.>) $3" \
-	"       AND (m.visible_at, m.msg_id) OPERATOR(pg_catalog.>=) ($10, $11)" \
-	"     ORDER BY m.visible_at, m.msg_id" \
-	"     LIMIT $4" \
-	"       FOR UPDATE SKIP LOCKED" \
-	")"
+#define PICK_FOR_DEFER PICK("m.*")
 #define DEFERRED_LEASED(where) \
 	"    SELECT p.msg_id, p.receive_count OPERATOR(pg_catalog.+) 1 AS receive_count," \
 	"           p.payload, p.headers, p.type, p.schema_version, p.correlation_id," \
@@ -204,54 +202,16 @@ CourierPutLeased(CourierLeaseRequest *req, int64 *moved)
 }
 
 /*
- * The lease statement of LeaseStandard in its deferred form: lock, return,
- * and leave the lease to queue_defer.c.  Same parameters.
- */
-static int
-LeaseDeferred(CourierLeaseRequest *req, Datum *values, Oid *argtypes, int64 *moved)
-{
-	const CourierQueue *queue = req->queue;
-	SPIPlanPtr	plan;
-
-	if (queue->dead_letter_queue == NULL)
-		plan = CourierPlan(&defer_plan,
-						   PICK_FOR_DEFER
-						   ", leased AS (" DEFERRED_LEASED("") ")"
-						   RECEIVED_COLUMNS(" 0::pg_catalog.int8")
-						   "   FROM leased AS l"
-						   "  ORDER BY l.msg_id",
-						   11, argtypes);
-	else
-	{
-		CourierLockQueue(queue->dead_letter_queue, AccessShareLock);
-		values[7] = Int32GetDatum(queue->max_receive_count);
-		values[8] = PointerGetDatum(queue->dead_letter_queue);
-		plan = CourierPlan(&defer_dlq_plan,
-						   PICK_FOR_DEFER
-						   ", leased AS ("
-						   DEFERRED_LEASED(" WHERE p.receive_count OPERATOR(pg_catalog.<) $8")
-						   DEAD_LETTER_MOVE
-						   RECEIVED_COLUMNS(" (SELECT pg_catalog.count(*) FROM moved)")
-						   "   FROM (SELECT 1) AS one LEFT JOIN leased AS l ON true"
-						   "  ORDER BY l.msg_id",
-						   11, argtypes);
-	}
-	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "courier.receive: lease statement failed");
-	CourierDeferRecord(req->queue_name, req->now, req->now + req->visibility_usec,
-					   req->nonce, SPI_tuptable, SPI_processed);
-	return CourierPutLeased(req, moved);
-}
-
-/*
  * One lease statement on a standard queue.  The picked ids reach the UPDATE
  * (and DELETE) as an array, so the plan is an index probe per id whatever the
  * generic plan guesses for LIMIT $4 (joining the CTE instead let the planner
- * pick a hash join over the whole table once the queue was large).  With a redrive policy, messages
- * already delivered max_receive_count times are moved to the dead-letter
- * queue in the same statement (keeping the evidence) instead of leased;
- * since that can leave the batch short while more messages wait, the caller
- * repeats while messages were moved.
+ * pick a hash join over the whole table once the queue was large).  With a
+ * redrive policy, messages already delivered max_receive_count times are
+ * moved to the dead-letter queue in the same statement (keeping the evidence)
+ * instead of leased; since that can leave the batch short while more
+ * messages wait, the caller repeats while messages were moved.  Inside a
+ * transaction block the statement only locks what it leases, and the leases
+ * are left to queue_defer.c.
  */
 static int
 LeaseStandard(CourierLeaseRequest *req, int want, int64 *moved)
@@ -261,6 +221,7 @@ LeaseStandard(CourierLeaseRequest *req, int want, int64 *moved)
 								TIMESTAMPTZOID, INT8OID};
 	Datum		values[11];
 	const CourierQueue *queue = req->queue;
+	bool		deferred = CourierDeferEnabled(queue);
 	SPIPlanPtr	plan;
 	TimestampTz head_visible_at;
 	int64		head_msg_id;
@@ -269,9 +230,6 @@ LeaseStandard(CourierLeaseRequest *req, int want, int64 *moved)
 	(void) CourierHeadGet(req->queue_name, &head_visible_at, &head_msg_id);
 	values[9] = TimestampTzGetDatum(head_visible_at);
 	values[10] = Int64GetDatum(head_msg_id);
-	/* $8 and $9 only serve the dead-letter variant */
-	values[7] = Int32GetDatum(0);
-	values[8] = PointerGetDatum(req->queue_name);
 	values[0] = PointerGetDatum(req->queue_name);
 	values[1] = TimestampTzGetDatum(req->now);
 	values[2] = TimestampTzGetDatum(req->now - queue->retention_usec);
@@ -280,18 +238,29 @@ LeaseStandard(CourierLeaseRequest *req, int want, int64 *moved)
 	values[5] = Int64GetDatum(req->nonce);
 	values[6] = req->nonce_text;
 
-	if (CourierDeferEnabled(queue))
-		return LeaseDeferred(req, values, argtypes, moved);
-
 	if (queue->dead_letter_queue == NULL)
-		plan = CourierPlan(&lease_plan,
-						   PICK_AND_LEASE "))"
-						   "    RETURNING m.*"
-						   ")"
-						   RECEIVED_COLUMNS(" 0::pg_catalog.int8")
-						   "   FROM leased AS l"
-						   "  ORDER BY l.msg_id",
-						   11, argtypes);
+	{
+		/* $8 and $9 only serve the dead-letter variant */
+		values[7] = Int32GetDatum(0);
+		values[8] = PointerGetDatum(req->queue_name);
+		if (deferred)
+			plan = CourierPlan(&defer_plan,
+							   PICK_FOR_DEFER
+							   ", leased AS (" DEFERRED_LEASED("") ")"
+							   RECEIVED_COLUMNS(" 0::pg_catalog.int8")
+							   "   FROM leased AS l"
+							   "  ORDER BY l.msg_id",
+							   11, argtypes);
+		else
+			plan = CourierPlan(&lease_plan,
+							   PICK_AND_LEASE "))"
+							   "    RETURNING m.*"
+							   ")"
+							   RECEIVED_COLUMNS(" 0::pg_catalog.int8")
+							   "   FROM leased AS l"
+							   "  ORDER BY l.msg_id",
+							   11, argtypes);
+	}
 	else
 	{
 		/*
@@ -301,18 +270,32 @@ LeaseStandard(CourierLeaseRequest *req, int want, int64 *moved)
 		CourierLockQueue(queue->dead_letter_queue, AccessShareLock);
 		values[7] = Int32GetDatum(queue->max_receive_count);
 		values[8] = PointerGetDatum(queue->dead_letter_queue);
-		plan = CourierPlan(&lease_dlq_plan,
-						   PICK_AND_LEASE
-						   "            WHERE p.receive_count OPERATOR(pg_catalog.<) $8))"
-						   "    RETURNING m.*"
-						   DEAD_LETTER_MOVE
-						   RECEIVED_COLUMNS(" (SELECT pg_catalog.count(*) FROM moved)")
-						   "   FROM (SELECT 1) AS one LEFT JOIN leased AS l ON true"
-						   "  ORDER BY l.msg_id",
-						   11, argtypes);
+		if (deferred)
+			plan = CourierPlan(&defer_dlq_plan,
+							   PICK_FOR_DEFER
+							   ", leased AS ("
+							   DEFERRED_LEASED(" WHERE p.receive_count OPERATOR(pg_catalog.<) $8")
+							   DEAD_LETTER_MOVE
+							   RECEIVED_COLUMNS(" (SELECT pg_catalog.count(*) FROM moved)")
+							   "   FROM (SELECT 1) AS one LEFT JOIN leased AS l ON true"
+							   "  ORDER BY l.msg_id",
+							   11, argtypes);
+		else
+			plan = CourierPlan(&lease_dlq_plan,
+							   PICK_AND_LEASE
+							   "            WHERE p.receive_count OPERATOR(pg_catalog.<) $8))"
+							   "    RETURNING m.*"
+							   DEAD_LETTER_MOVE
+							   RECEIVED_COLUMNS(" (SELECT pg_catalog.count(*) FROM moved)")
+							   "   FROM (SELECT 1) AS one LEFT JOIN leased AS l ON true"
+							   "  ORDER BY l.msg_id",
+							   11, argtypes);
 	}
 	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "courier.receive: lease statement failed");
+	if (deferred)
+		CourierDeferRecord(req->queue_name, req->now, req->now + req->visibility_usec,
+						   req->nonce, SPI_tuptable, SPI_processed);
 	return CourierPutLeased(req, moved);
 }
 
