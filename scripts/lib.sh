@@ -6,7 +6,8 @@ set -euo pipefail
 
 PROJECT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_MAJOR=${PG_MAJOR:-15}
-PGBIN=/usr/lib/postgresql/$PG_MAJOR/bin
+# COURIER_PGBIN: the bin directory of another (for example relocated) installation.
+PGBIN=${COURIER_PGBIN:-/usr/lib/postgresql/$PG_MAJOR/bin}
 PG_CONFIG=$PGBIN/pg_config
 [ -x "$PG_CONFIG" ] || PG_CONFIG=/usr/bin/pg_config
 
