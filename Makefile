@@ -25,7 +25,8 @@ OBJS = \
 	src/worker.o \
 	src/pattern.o \
 	src/ruleset.o \
-	src/topic.o
+	src/topic.o \
+	src/stats.o
 
 # Order matters: later parts use objects created by earlier ones.
 SQL_PARTS = \

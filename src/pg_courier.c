@@ -15,7 +15,7 @@
  *
  * The library works with or without shared_preload_libraries.  Preloaded, it
  * also sets up the shared memory long polling wakes receivers through
- * (wait.c) and that holds topic statistics (topic.c), and starts the
+ * (wait.c) and that holds statistics (stats.c), and starts the
  * background workers that run courier.tick() (worker.c).
  *
  *-------------------------------------------------------------------------
@@ -32,7 +32,7 @@
 #include "pg_courier.h"
 #include "queue_defer.h"
 #include "queue_head.h"
-#include "topic.h"
+#include "stats.h"
 #include "wait.h"
 #include "worker.h"
 
@@ -126,7 +126,7 @@ _PG_init(void)
 	CourierReserveGUCPrefix("courier");
 
 	CourierWaitRequestShmem();
-	CourierTopicRequestShmem();
+	CourierStatsRequestShmem();
 	CourierHeadRequestShmem();
 	if (!IsBinaryUpgrade)
 		CourierRegisterWorkers();

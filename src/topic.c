@@ -35,13 +35,8 @@
  * sequence value, never reused, so even a dropped and re-created topic or a
  * rolled-back change cannot be mistaken for the cached one).
  *
- * Statistics: delivered and filtered-out counts per subscription.  A publish
- * only adds to backend-local counters of its transaction; at commit they are
- * added to a shared-memory hash with atomic adds (a shared LWLock, exclusive
- * only to create an entry), so concurrent publishers never wait on a row lock
- * or write WAL for statistics.  Counts cover committed publishes since the
- * server started; savepoints rolled back discard their share.  Without
- * shared_preload_libraries there is no shared memory and the counts are null.
+ * Statistics: delivered and filtered-out counts per subscription, counted
+ * at commit in shared memory (stats.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -55,11 +50,7 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "port/atomics.h"
-#include "storage/ipc.h"
 #include "storage/lmgr.h"
-#include "storage/lwlock.h"
-#include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
@@ -75,6 +66,7 @@
 #include "queue.h"
 #include "queue_head.h"
 #include "ruleset.h"
+#include "stats.h"
 #include "topic.h"
 
 PG_FUNCTION_INFO_V1(courier_lock_topic);
@@ -139,275 +131,6 @@ typedef struct CourierTopic
 	int64		version;
 	int64		publish_id;
 } CourierTopic;
-
-/*
- * Statistics.  Shared: one entry per subscription.  Local: what the current
- * transaction's publishes counted, per subscription and subtransaction level,
- * added to the shared entries at commit.
- */
-/* Subscription ids are per database; shared memory serves all of them. */
-typedef struct CourierSubStatsKey
-{
-	Oid			dbid;
-	int64		subscription_id;
-} CourierSubStatsKey;
-
-typedef struct CourierSubStats
-{
-	CourierSubStatsKey key;
-	pg_atomic_uint64 delivered;
-	pg_atomic_uint64 filtered_out;
-} CourierSubStats;
-
-typedef struct CourierPendingKey
-{
-	int64		subscription_id;
-	int			nest_level;
-} CourierPendingKey;
-
-typedef struct CourierPendingStats
-{
-	CourierPendingKey key;
-	uint64		delivered;
-	uint64		filtered_out;
-	bool		forget;			/* unsubscribed: drop the shared entry */
-} CourierPendingStats;
-
-static HTAB *shared_stats = NULL;
-static LWLock *shared_stats_lock = NULL;
-static HTAB *pending_stats = NULL;
-static bool pending_any = false;
-static bool callbacks_registered = false;
-
-#ifdef COURIER_HAS_SHMEM_REQUEST_HOOK
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-#endif
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-
-static Size
-TopicShmemSize(void)
-{
-	return hash_estimate_size(COURIER_MAX_TRACKED_SUBSCRIPTIONS, sizeof(CourierSubStats));
-}
-
-#ifdef COURIER_HAS_SHMEM_REQUEST_HOOK
-static void
-TopicShmemRequest(void)
-{
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	RequestAddinShmemSpace(TopicShmemSize());
-	RequestNamedLWLockTranche("pg_courier topic stats", 1);
-}
-#endif
-
-static void
-TopicShmemStartup(void)
-{
-	HASHCTL		info;
-
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-
-	memset(&info, 0, sizeof(info));
-	info.keysize = sizeof(CourierSubStatsKey);
-	info.entrysize = sizeof(CourierSubStats);
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	shared_stats_lock = &(GetNamedLWLockTranche("pg_courier topic stats"))->lock;
-	shared_stats = ShmemInitHash("pg_courier subscription stats",
-								 COURIER_MAX_TRACKED_SUBSCRIPTIONS,
-								 COURIER_MAX_TRACKED_SUBSCRIPTIONS,
-								 &info, HASH_ELEM | HASH_BLOBS);
-	LWLockRelease(AddinShmemInitLock);
-}
-
-void
-CourierTopicRequestShmem(void)
-{
-#ifdef COURIER_HAS_SHMEM_REQUEST_HOOK
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = TopicShmemRequest;
-#else
-	RequestAddinShmemSpace(TopicShmemSize());
-	RequestNamedLWLockTranche("pg_courier topic stats", 1);
-#endif
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = TopicShmemStartup;
-}
-
-/*
- * Add a committed transaction's counts to shared memory, and forget the
- * subscriptions it removed.  Runs in the commit callback: nothing here may
- * raise an error, so a full table just leaves new entries uncounted.
- */
-static void
-FlushPendingStats(void)
-{
-	HASH_SEQ_STATUS seq;
-	CourierPendingStats *p;
-	CourierSubStatsKey key;
-
-	memset(&key, 0, sizeof(key));
-	key.dbid = MyDatabaseId;
-
-	hash_seq_init(&seq, pending_stats);
-	while ((p = hash_seq_search(&seq)) != NULL)
-	{
-		CourierSubStats *s;
-		bool		found;
-
-		if (p->forget || (p->delivered == 0 && p->filtered_out == 0))
-			continue;
-		key.subscription_id = p->key.subscription_id;
-		LWLockAcquire(shared_stats_lock, LW_SHARED);
-		s = hash_search(shared_stats, &key, HASH_FIND, NULL);
-		if (s == NULL)
-		{
-			LWLockRelease(shared_stats_lock);
-			LWLockAcquire(shared_stats_lock, LW_EXCLUSIVE);
-			s = hash_search(shared_stats, &key, HASH_ENTER_NULL, &found);
-			if (s != NULL && !found)
-			{
-				pg_atomic_init_u64(&s->delivered, 0);
-				pg_atomic_init_u64(&s->filtered_out, 0);
-			}
-		}
-		if (s != NULL)
-		{
-			pg_atomic_fetch_add_u64(&s->delivered, p->delivered);
-			pg_atomic_fetch_add_u64(&s->filtered_out, p->filtered_out);
-		}
-		LWLockRelease(shared_stats_lock);
-	}
-
-	hash_seq_init(&seq, pending_stats);
-	while ((p = hash_seq_search(&seq)) != NULL)
-	{
-		if (!p->forget)
-			continue;
-		key.subscription_id = p->key.subscription_id;
-		LWLockAcquire(shared_stats_lock, LW_EXCLUSIVE);
-		hash_search(shared_stats, &key, HASH_REMOVE, NULL);
-		LWLockRelease(shared_stats_lock);
-	}
-}
-
-static void
-ClearPendingStats(void)
-{
-	HASH_SEQ_STATUS seq;
-	CourierPendingStats *p;
-
-	hash_seq_init(&seq, pending_stats);
-	while ((p = hash_seq_search(&seq)) != NULL)
-		hash_search(pending_stats, &p->key, HASH_REMOVE, NULL);
-	pending_any = false;
-}
-
-static void
-TopicXactCallback(XactEvent event, void *arg pg_attribute_unused())
-{
-	if (!pending_any)
-		return;
-	switch (event)
-	{
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
-			if (shared_stats != NULL)
-				FlushPendingStats();
-			break;
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-		case XACT_EVENT_PREPARE:
-			/* a prepared transaction's publishes are not counted */
-			break;
-		default:
-			return;
-	}
-	ClearPendingStats();
-}
-
-/*
- * A subtransaction that aborts takes its counts with it; one that commits
- * hands them to its parent.
- */
-static void
-TopicSubXactCallback(SubXactEvent event, SubTransactionId mySubid pg_attribute_unused(),
-					 SubTransactionId parentSubid pg_attribute_unused(),
-					 void *arg pg_attribute_unused())
-{
-	int			level = GetCurrentTransactionNestLevel();
-	HASH_SEQ_STATUS seq;
-	CourierPendingStats *p;
-
-	if (!pending_any ||
-		(event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
-		return;
-
-	hash_seq_init(&seq, pending_stats);
-	while ((p = hash_seq_search(&seq)) != NULL)
-	{
-		CourierPendingStats saved;
-		CourierPendingStats *parent;
-		bool		found;
-
-		if (p->key.nest_level < level)
-			continue;
-		saved = *p;
-		/* removing the entry just returned is allowed during a scan */
-		hash_search(pending_stats, &p->key, HASH_REMOVE, NULL);
-		if (event == SUBXACT_EVENT_ABORT_SUB)
-			continue;
-		saved.key.nest_level = level - 1;
-		parent = hash_search(pending_stats, &saved.key, HASH_ENTER, &found);
-		if (!found)
-		{
-			parent->delivered = 0;
-			parent->filtered_out = 0;
-			parent->forget = false;
-		}
-		parent->delivered += saved.delivered;
-		parent->filtered_out += saved.filtered_out;
-		parent->forget |= saved.forget;
-	}
-}
-
-static CourierPendingStats *
-PendingStats(int64 subscription_id)
-{
-	CourierPendingKey key;
-	CourierPendingStats *p;
-	bool		found;
-
-	if (pending_stats == NULL)
-	{
-		HASHCTL		info;
-
-		memset(&info, 0, sizeof(info));
-		info.keysize = sizeof(CourierPendingKey);
-		info.entrysize = sizeof(CourierPendingStats);
-		pending_stats = hash_create("pg_courier pending subscription stats", 64,
-									&info, HASH_ELEM | HASH_BLOBS);
-	}
-	if (!callbacks_registered)
-	{
-		RegisterXactCallback(TopicXactCallback, NULL);
-		RegisterSubXactCallback(TopicSubXactCallback, NULL);
-		callbacks_registered = true;
-	}
-	memset(&key, 0, sizeof(key));
-	key.subscription_id = subscription_id;
-	key.nest_level = GetCurrentTransactionNestLevel();
-	p = hash_search(pending_stats, &key, HASH_ENTER, &found);
-	if (!found)
-	{
-		p->delivered = 0;
-		p->filtered_out = 0;
-		p->forget = false;
-	}
-	pending_any = true;
-	return p;
-}
 
 /* The lock that orders publishers against subscription changes. */
 static void
@@ -814,11 +537,21 @@ JsonbBytes(Jsonb *j)
 Datum
 courier_publish(PG_FUNCTION_ARGS)
 {
-	text	   *topic_name;
-	Jsonb	   *payload;
 	Jsonb	   *headers = NULL;
-	text	   *group_id;
-	text	   *dedup_id;
+
+	CourierArgNotNull(fcinfo, 0, "topic_name");
+	CourierArgNotNull(fcinfo, 1, "payload");
+	if (!PG_ARGISNULL(2))
+		headers = PG_GETARG_JSONB_P(2);
+	PG_RETURN_INT64(CourierPublish(PG_GETARG_TEXT_PP(0), PG_GETARG_JSONB_P(1), headers,
+								   OptionalIdArg(fcinfo, 3, "group_id"),
+								   OptionalIdArg(fcinfo, 4, "dedup_id")));
+}
+
+int64
+CourierPublish(text *topic_name, Jsonb *payload, Jsonb *headers, text *group_id,
+			   text *dedup_id)
+{
 	CourierEnvelope env;
 	CourierTopic topic;
 	CourierTopicCache *cache;
@@ -827,14 +560,6 @@ courier_publish(PG_FUNCTION_ARGS)
 	int64		publish_id;
 	int			i;
 
-	CourierArgNotNull(fcinfo, 0, "topic_name");
-	CourierArgNotNull(fcinfo, 1, "payload");
-	topic_name = PG_GETARG_TEXT_PP(0);
-	payload = PG_GETARG_JSONB_P(1);
-	if (!PG_ARGISNULL(2))
-		headers = PG_GETARG_JSONB_P(2);
-	group_id = OptionalIdArg(fcinfo, 3, "group_id");
-	dedup_id = OptionalIdArg(fcinfo, 4, "dedup_id");
 	/* checks the headers: an object of allowed values, reserved keys typed */
 	CourierReadEnvelope(headers, &env);
 
@@ -860,7 +585,8 @@ courier_publish(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		if (!cache->passes[i])
 		{
-			PendingStats(sub->subscription_id)->filtered_out++;
+			CourierStatsAdd(COURIER_STATS_SUBSCRIPTION, sub->subscription_id,
+							COURIER_SUB_FILTERED_OUT, 1);
 			continue;
 		}
 
@@ -882,12 +608,13 @@ courier_publish(PG_FUNCTION_ARGS)
 		(void) CourierSendMessage(sub->queue_name, &msg,
 								  JsonbBytes(msg.payload) + JsonbBytes(headers),
 								  false, now);
-		PendingStats(sub->subscription_id)->delivered++;
+		CourierStatsAdd(COURIER_STATS_SUBSCRIPTION, sub->subscription_id,
+						COURIER_SUB_DELIVERED, 1);
 	}
 	CourierWriteEnd();
 	SPI_finish();
 
-	PG_RETURN_INT64(publish_id);
+	return publish_id;
 }
 
 /*
@@ -897,7 +624,7 @@ courier_publish(PG_FUNCTION_ARGS)
 Datum
 courier_forget_subscription_stats(PG_FUNCTION_ARGS)
 {
-	PendingStats(PG_GETARG_INT64(0))->forget = true;
+	CourierStatsForget(COURIER_STATS_SUBSCRIPTION, PG_GETARG_INT64(0));
 	PG_RETURN_VOID();
 }
 
@@ -908,8 +635,8 @@ courier_forget_subscription_stats(PG_FUNCTION_ARGS)
 Datum
 courier_subscription_counts(PG_FUNCTION_ARGS)
 {
-	CourierSubStatsKey key;
 	TupleDesc	tupdesc;
+	uint64		counters[COURIER_STATS_NCOUNTERS];
 	Datum		values[2] = {0, 0};
 	bool		nulls[2] = {true, true};
 
@@ -917,18 +644,10 @@ courier_subscription_counts(PG_FUNCTION_ARGS)
 		elog(ERROR, "return type must be a row type");
 	tupdesc = BlessTupleDesc(tupdesc);
 
-	if (shared_stats != NULL)
+	if (CourierStatsRead(COURIER_STATS_SUBSCRIPTION, PG_GETARG_INT64(0), counters))
 	{
-		CourierSubStats *s;
-
-		memset(&key, 0, sizeof(key));
-		key.dbid = MyDatabaseId;
-		key.subscription_id = PG_GETARG_INT64(0);
-		LWLockAcquire(shared_stats_lock, LW_SHARED);
-		s = hash_search(shared_stats, &key, HASH_FIND, NULL);
-		values[0] = Int64GetDatum(s ? (int64) pg_atomic_read_u64(&s->delivered) : 0);
-		values[1] = Int64GetDatum(s ? (int64) pg_atomic_read_u64(&s->filtered_out) : 0);
-		LWLockRelease(shared_stats_lock);
+		values[0] = Int64GetDatum((int64) counters[COURIER_SUB_DELIVERED]);
+		values[1] = Int64GetDatum((int64) counters[COURIER_SUB_FILTERED_OUT]);
 		nulls[0] = nulls[1] = false;
 	}
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

@@ -8,14 +8,14 @@
 #ifndef COURIER_TOPIC_H
 #define COURIER_TOPIC_H
 
-/*
- * Subscriptions (of all databases) whose statistics shared memory holds;
- * beyond this, new subscriptions are not counted and show 0 (SNS allows
- * 10,000 filter policies per account).
- */
-#define COURIER_MAX_TRACKED_SUBSCRIPTIONS 10000
+#include "utils/jsonb.h"
 
-/* Called from _PG_init while shared_preload_libraries is being processed. */
-extern void CourierTopicRequestShmem(void);
+/*
+ * Publish a message to the topic's subscriptions, in the current
+ * transaction (what courier.publish() does); returns the publish id.
+ * headers, group_id and dedup_id may be NULL.
+ */
+extern int64 CourierPublish(text *topic_name, Jsonb *payload, Jsonb *headers,
+							text *group_id, text *dedup_id);
 
 #endif							/* COURIER_TOPIC_H */
