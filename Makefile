@@ -26,7 +26,8 @@ OBJS = \
 	src/pattern.o \
 	src/ruleset.o \
 	src/topic.o \
-	src/stats.o
+	src/stats.o \
+	src/bus.o
 
 # Order matters: later parts use objects created by earlier ones.
 SQL_PARTS = \
@@ -38,6 +39,7 @@ SQL_PARTS = \
 	sql/parts/50_maintenance.sql \
 	sql/parts/60_patterns.sql \
 	sql/parts/70_topics.sql \
+	sql/parts/80_buses.sql \
 	sql/parts/90_privileges.sql
 
 INSTALL_SQL = sql/$(EXTENSION)--$(EXTVERSION).sql
