@@ -40,6 +40,7 @@ SQL_PARTS = \
 	sql/parts/60_patterns.sql \
 	sql/parts/70_topics.sql \
 	sql/parts/80_buses.sql \
+	sql/parts/84_bus_archives.sql \
 	sql/parts/90_privileges.sql
 
 INSTALL_SQL = sql/$(EXTENSION)--$(EXTVERSION).sql

@@ -152,8 +152,9 @@ BEGIN
     END LOOP;
     RETURN jsonb_build_object('expired_messages', expired,
                               'expired_dedup_ids', dedup_expired,
-                              'empty_groups_removed', groups_removed);
+                              'empty_groups_removed', groups_removed)
+           || courier._bus_tick(ts);
 END
 $$;
 COMMENT ON FUNCTION courier.tick() IS
-    'periodic maintenance (retention, dedup history, empty FIFO groups); idempotent, safe to run concurrently';
+    'periodic maintenance (retention, dedup history, empty FIFO groups, bus deliveries, archives, replays); idempotent, safe to run concurrently';

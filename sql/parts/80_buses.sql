@@ -810,3 +810,23 @@ SELECT r.bus_name, r.rule_name, r.rule_id, r.enabled, rc.matched,
   LEFT JOIN LATERAL courier._target_counts(t.target_key) AS tc ON true;
 COMMENT ON VIEW courier.rule_stats IS
     'per rule and target: events matched, invocations, failures, retries, dead letters, dropped, throttled, pending';
+
+-- Internal: make the deliveries to function targets that are due, at most
+-- max_deliveries of them (src/bus_delivery.c).
+CREATE FUNCTION courier._deliver_bus_events(ts timestamptz, max_deliveries integer)
+RETURNS jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT '{}'::jsonb $$;
+
+-- Internal: the bus part of tick(): deliveries to function targets that are
+-- due, then archive retention and replay batches.
+CREATE FUNCTION courier._bus_tick(ts timestamptz)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN courier._deliver_bus_events(ts, 1000) || courier._archive_tick(ts);
+END
+$$;
