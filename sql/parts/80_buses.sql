@@ -102,6 +102,7 @@ CREATE INDEX targets_dead_letter_queue_idx ON courier.targets (dead_letter_queue
 -- and deletes each once it succeeded, went to the dead-letter queue or was
 -- dropped.  event is the event as it entered the bus (what a dead-letter
 -- queue receives); input is what the target is called with.
+CREATE SEQUENCE courier.bus_delivery_id_seq AS bigint;
 CREATE TABLE courier.bus_deliveries (
     delivery_id         bigint NOT NULL,
     bus_name            text COLLATE "C" NOT NULL,
@@ -165,6 +166,7 @@ SELECT pg_catalog.pg_extension_config_dump('courier.rules', '');
 SELECT pg_catalog.pg_extension_config_dump('courier.targets', '');
 SELECT pg_catalog.pg_extension_config_dump('courier.bus_deliveries', '');
 SELECT pg_catalog.pg_extension_config_dump('courier.bus_object_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('courier.bus_delivery_id_seq', '');
 
 -- Internal: object-level lock that orders put_events() against changes of
 -- the bus's rules and targets.  put_events() takes it shared; drop_bus,
