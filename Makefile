@@ -28,7 +28,8 @@ OBJS = \
 	src/topic.o \
 	src/stats.o \
 	src/bus.o \
-	src/bus_input.o
+	src/bus_input.o \
+	src/bus_delivery.o
 
 # Order matters: later parts use objects created by earlier ones.
 SQL_PARTS = \

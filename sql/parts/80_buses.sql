@@ -817,9 +817,8 @@ COMMENT ON VIEW courier.rule_stats IS
 -- max_deliveries of them (src/bus_delivery.c).
 CREATE FUNCTION courier._deliver_bus_events(ts timestamptz, max_deliveries integer)
 RETURNS jsonb
-LANGUAGE sql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT '{}'::jsonb $$;
+AS 'MODULE_PATHNAME', 'courier_deliver_bus_events'
+LANGUAGE C VOLATILE;
 
 -- Internal: the bus part of tick(): deliveries to function targets that are
 -- due, then archive retention and replay batches.
