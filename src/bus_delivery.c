@@ -122,6 +122,21 @@ NotRetryable(AttemptError *err, int sqlerrcode, const char *message)
 	err->retryable = false;
 }
 
+/* The function a target names (regprocedure text), or InvalidOid. */
+static Oid
+LookupFunction(const char *signature)
+{
+	LOCAL_FCINFO(fcinfo, 1);
+	Datum		result;
+
+	/* to_regprocedure() returns NULL for a missing function */
+	InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = CStringGetTextDatum(signature);
+	fcinfo->args[0].isnull = false;
+	result = to_regprocedure(fcinfo);
+	return fcinfo->isnull ? InvalidOid : DatumGetObjectId(result);
+}
+
 /*
  * Call the target's function with the delivery's input, in a
  * subtransaction, as the role that put the target.  true on success; on
@@ -150,8 +165,7 @@ Attempt(const Delivery *d, AttemptError *err)
 					 psprintf("role \"%s\" of the target does not exist", d->run_as));
 		return false;
 	}
-	fnoid = DatumGetObjectId(DirectFunctionCall1(to_regprocedure,
-												 CStringGetTextDatum(d->function_name)));
+	fnoid = LookupFunction(d->function_name);
 	if (!OidIsValid(fnoid))
 	{
 		NotRetryable(err, ERRCODE_UNDEFINED_FUNCTION,
@@ -170,8 +184,16 @@ Attempt(const Delivery *d, AttemptError *err)
 	MemoryContextSwitchTo(oldcxt);
 	PG_TRY();
 	{
+		LOCAL_FCINFO(fcinfo, 1);
+		FmgrInfo	flinfo;
+
 		SetUserIdAndSecContext(role, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-		(void) OidFunctionCall1(fnoid, JsonbPGetDatum(d->input));
+		/* any result is success, NULL (a void function) included */
+		fmgr_info(fnoid, &flinfo);
+		InitFunctionCallInfoData(*fcinfo, &flinfo, 1, InvalidOid, NULL, NULL);
+		fcinfo->args[0].value = JsonbPGetDatum(d->input);
+		fcinfo->args[0].isnull = false;
+		(void) FunctionCallInvoke(fcinfo);
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);

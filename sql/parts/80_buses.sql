@@ -637,6 +637,11 @@ BEGIN
                       HINT = 'Create it first with courier.create_bus().';
         END IF;
     WHEN 'function' THEN
+        IF position('.' IN dest) = 0 THEN
+            RAISE EXCEPTION 'function target "%" must name its schema', target
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Write function:SCHEMA.NAME; the function is called with search_path = pg_catalog, pg_temp.';
+        END IF;
         BEGIN
             fn := (dest || '(jsonb)')::regprocedure;
         EXCEPTION WHEN undefined_function OR invalid_schema_name OR invalid_name
@@ -645,11 +650,6 @@ BEGIN
                 USING ERRCODE = 'undefined_function',
                       HINT = 'A function target is function:SCHEMA.NAME of a function that takes one jsonb argument.';
         END;
-        IF position('.' IN dest) = 0 THEN
-            RAISE EXCEPTION 'function target "%" must name its schema', target
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = format('Write function:%s.', fn::regproc::text);
-        END IF;
         IF NOT has_function_privilege(fn, 'EXECUTE') THEN
             RAISE EXCEPTION 'permission denied for function %', fn
                 USING ERRCODE = 'insufficient_privilege',
@@ -751,7 +751,7 @@ COMMENT ON FUNCTION courier.remove_target(text, text, text) IS
     'remove a target from a rule; its pending deliveries are dropped';
 
 CREATE FUNCTION courier.list_targets(bus_name text, rule_name text DEFAULT NULL)
-RETURNS TABLE (rule_name text, target_id text, target text, input jsonb, input_path text,
+RETURNS TABLE (rule text, target_id text, target text, input jsonb, input_path text,
                input_transformer jsonb, retry_policy jsonb, dead_letter_queue text,
                run_as name, created_at timestamptz)
 LANGUAGE plpgsql STABLE
