@@ -83,6 +83,7 @@
 #include "ruleset.h"
 #include "stats.h"
 #include "topic.h"
+#include "worker.h"
 
 PG_FUNCTION_INFO_V1(courier_lock_bus);
 PG_FUNCTION_INFO_V1(courier_check_event_pattern);
@@ -94,6 +95,9 @@ PG_FUNCTION_INFO_V1(courier_target_counts);
 
 /* courier.region */
 char	   *courier_region = NULL;
+
+/* courier.max_rules_per_bus (put_rule reads it) */
+int			courier_max_rules_per_bus = 300;
 
 #define COURIER_BUS_NAME_MAX 256
 
@@ -190,6 +194,10 @@ typedef struct EventFacts
 	char	   *time;
 	TimestampTz event_time;
 } EventFacts;
+
+/* Did this transaction write deliveries for the worker to make? */
+static bool wake_at_commit = false;
+static bool xact_callback_registered = false;
 
 static int	RouteEvent(const char *bus_name, Jsonb *event, const EventFacts *facts,
 					   RouteContext *ctx);
@@ -528,6 +536,29 @@ JsonbBytes(Jsonb *j)
 	return j == NULL ? 0 : VARSIZE(j) - VARHDRSZ;
 }
 
+static void
+BusXactCallback(XactEvent event, void *arg pg_attribute_unused())
+{
+	if (!wake_at_commit)
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			CourierWakeWorker();
+			wake_at_commit = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* a prepared transaction's deliveries wait for the next tick */
+			wake_at_commit = false;
+			break;
+		default:
+			break;
+	}
+}
+
 /* Write a delivery row for tick() to call a function target with. */
 static void
 AddDelivery(const char *bus_name, const BusRule *rule, const BusTarget *target,
@@ -560,6 +591,14 @@ AddDelivery(const char *bus_name, const BusRule *rule, const BusTarget *target,
 	values[8] = TimestampTzGetDatum(ctx->now);
 	if (SPI_execute_plan(plan, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "courier: bus delivery insert failed");
+
+	/* the worker makes it as soon as this commits */
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(BusXactCallback, NULL);
+		xact_callback_registered = true;
+	}
+	wake_at_commit = true;
 }
 
 static void

@@ -580,12 +580,13 @@ courier_deliver_bus_events(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 
-	result = psprintf("{\"bus_deliveries_succeeded\": " INT64_FORMAT
+	result = psprintf("{\"bus_deliveries_taken\": " UINT64_FORMAT
+					  ", \"bus_deliveries_succeeded\": " INT64_FORMAT
 					  ", \"bus_deliveries_failed\": " INT64_FORMAT
 					  ", \"bus_dead_letters\": " INT64_FORMAT
 					  ", \"bus_deliveries_dropped\": " INT64_FORMAT
 					  ", \"bus_deliveries_parked\": " INT64_FORMAT "}",
-					  counts.succeeded, counts.failed, counts.dead_lettered,
+					  ndue, counts.succeeded, counts.failed, counts.dead_lettered,
 					  counts.dropped, counts.parked);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(result)));
 }

@@ -110,6 +110,12 @@ SELECT * FROM pg_temp.rejects(
            (SELECT string_agg(format('"%s"', repeat('s', 40) || i), ',') FROM generate_series(1, 100) AS i)),
     '54000', 'a pattern over 4096 characters');
 SELECT courier.put_rule('shop', 'big', '{"detail": {"total": [{"numeric": [">", 100]}]}}');
+SET LOCAL courier.max_rules_per_bus = 2;
+SELECT * FROM pg_temp.rejects($$SELECT courier.put_rule('shop', 'third', '{"source": ["x"]}')$$,
+                              '54000', 'a rule past courier.max_rules_per_bus');
+SELECT lives_ok($$SELECT courier.put_rule('shop', 'big', '{"detail": {"total": [{"numeric": [">", 100]}]}}')$$,
+                'replacing a rule at the limit');
+RESET courier.max_rules_per_bus;
 
 ------------------------------------------------------------------------------
 -- targets
