@@ -221,7 +221,7 @@ Datum
 courier_lock_bus(PG_FUNCTION_ARGS)
 {
 	LockBus(text_to_cstring(PG_GETARG_TEXT_PP(0)),
-			PG_GETARG_BOOL(1) ? ExclusiveLock : AccessShareLock);
+			PG_GETARG_BOOL(1) ? AccessExclusiveLock : AccessShareLock);
 	PG_RETURN_VOID();
 }
 
@@ -311,7 +311,11 @@ LoadBus(const char *bus_name, BusCache *entry)
 
 	values[0] = CStringGetTextDatum(bus_name);
 
-	/* one row per enabled rule and target (rules without targets too) */
+	/*
+	 * One row per enabled rule and target (rules without targets too).  Not
+	 * read-only: a fresh snapshot, taken after the bus lock was granted, so a
+	 * change that committed while we waited for it is seen.
+	 */
 	plan = CourierPlan(&rules_plan,
 					   "SELECT r.rule_id, r.rule_name, r.event_pattern, t.target_key, t.kind,"
 					   "       COALESCE(t.queue_name, t.topic_name, t.target_bus),"
@@ -323,7 +327,7 @@ LoadBus(const char *bus_name, BusCache *entry)
 					   " WHERE r.bus_name OPERATOR(pg_catalog.=) $1 AND r.enabled"
 					   " ORDER BY r.rule_name, t.target_id",
 					   1, argtypes);
-	if (SPI_execute_plan(plan, values, NULL, true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "bus rules lookup failed");
 	nrows = (int) SPI_processed;
 	entry->rules = MemoryContextAllocZero(cxt, sizeof(BusRule) * Max(nrows, 1));
@@ -394,7 +398,7 @@ LoadBus(const char *bus_name, BusCache *entry)
 					   "SELECT a.archive_id, a.event_pattern FROM courier.archives AS a"
 					   " WHERE a.bus_name OPERATOR(pg_catalog.=) $1 ORDER BY a.archive_id",
 					   1, argtypes);
-	if (SPI_execute_plan(plan, values, NULL, true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "bus archives lookup failed");
 	entry->narchives = (int) SPI_processed;
 	entry->archives = MemoryContextAllocZero(cxt, sizeof(BusArchive) * Max(entry->narchives, 1));
