@@ -25,7 +25,8 @@ OBJS = \
 	src/worker.o \
 	src/pattern.o \
 	src/ruleset.o \
-	src/topic.o
+	src/topic.o \
+	src/bus_input.o
 
 # Order matters: later parts use objects created by earlier ones.
 SQL_PARTS = \
@@ -37,6 +38,7 @@ SQL_PARTS = \
 	sql/parts/50_maintenance.sql \
 	sql/parts/60_patterns.sql \
 	sql/parts/70_topics.sql \
+	sql/parts/75_bus_input.sql \
 	sql/parts/90_privileges.sql
 
 INSTALL_SQL = sql/$(EXTENSION)--$(EXTVERSION).sql

@@ -90,4 +90,23 @@ CourierWaitEventReceive(void)
 	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL)
 #endif
 
+/*
+ * DecodeDateTime reports the details of bad input through an extra argument
+ * from 16 on; callers that only need to know whether it parsed ignore them.
+ */
+#include "utils/datetime.h"
+#if PG_VERSION_NUM >= 160000
+static inline int
+CourierDecodeDateTime(char **field, int *ftype, int nf, int *dtype,
+					  struct pg_tm *tm, fsec_t *fsec, int *tzp)
+{
+	DateTimeErrorExtra extra;
+
+	return DecodeDateTime(field, ftype, nf, dtype, tm, fsec, tzp, &extra);
+}
+#else
+#define CourierDecodeDateTime(field, ftype, nf, dtype, tm, fsec, tzp) \
+	DecodeDateTime((field), (ftype), (nf), (dtype), (tm), (fsec), (tzp))
+#endif
+
 #endif							/* COURIER_COMPAT_H */
