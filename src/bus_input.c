@@ -189,10 +189,17 @@ static const char *const path_hint =
 
 /* Input paths */
 
+/* ASCII only: what a name may hold must not depend on the locale. */
+static bool
+IsAsciiAlnum(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
 static bool
 IsPathKeyChar(unsigned char c)
 {
-	return isalnum(c) || c == '_' || c == '-' || c >= 0x80;
+	return IsAsciiAlnum(c) || c == '_' || c == '-' || c >= 0x80;
 }
 
 /* entry: the paths-map key the path belongs to; NULL for input_path. */
@@ -307,6 +314,15 @@ CompilePath(const char *path, const char *entry, InputPath *out)
 	}
 }
 
+/* A jsonb document as a jbvBinary value. */
+static void
+BinaryValue(Jsonb *jb, JsonbValue *v)
+{
+	v->type = jbvBinary;
+	v->val.binary.data = &jb->root;
+	v->val.binary.len = VARSIZE(jb) - VARHDRSZ;
+}
+
 /* The top of a document: a scalar document as the scalar, else its container. */
 static void
 RootValue(Jsonb *jb, JsonbValue *v)
@@ -314,11 +330,7 @@ RootValue(Jsonb *jb, JsonbValue *v)
 	if (JB_ROOT_IS_SCALAR(jb))
 		(void) JsonbExtractScalar(&jb->root, v);
 	else
-	{
-		v->type = jbvBinary;
-		v->val.binary.data = &jb->root;
-		v->val.binary.len = VARSIZE(jb) - VARHDRSZ;
-	}
+		BinaryValue(jb, v);
 }
 
 /* One key or index step from v into out; false when it selects nothing. */
@@ -378,15 +390,6 @@ CollectMatches(const InputPath *path, int stepno, const JsonbValue *v,
 		cur = next;
 	}
 	(void) pushJsonbValue(state, WJB_ELEM, &cur);
-}
-
-/* A jsonb document as a jbvBinary value. */
-static void
-BinaryValue(Jsonb *jb, JsonbValue *v)
-{
-	v->type = jbvBinary;
-	v->val.binary.data = &jb->root;
-	v->val.binary.len = VARSIZE(jb) - VARHDRSZ;
 }
 
 /*
@@ -671,7 +674,7 @@ TemplateSyntaxError(TplParser *p, const char *reason)
 static bool
 IsNameChar(unsigned char c)
 {
-	return isalnum(c) || c == '_' || c == '-' || c == '.';
+	return IsAsciiAlnum(c) || c == '_' || c == '-' || c == '.';
 }
 
 /* Length in bytes of the placeholder "<name>" at pos, 0 when there is none. */
