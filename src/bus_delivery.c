@@ -565,7 +565,8 @@ courier_deliver_bus_events(PG_FUNCTION_ARGS)
 						   " GROUP BY d.target_key",
 						   2, argtypes);
 		values[1] = Int32GetDatum(max_deliveries * 10);
-		if (SPI_execute_plan(plan, values, NULL, true, 0) != SPI_OK_SELECT)
+		/* not read-only: it must see the attempts just recorded */
+		if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "courier: throttled bus deliveries lookup failed");
 		for (i = 0; i < SPI_processed; i++)
 		{
