@@ -289,7 +289,7 @@ courier_worker_main(Datum arg)
 	char		dbname[BGW_EXTRALEN];
 	MemoryContext loop_context;
 	long		backoff_ms = 0;
-	TimestampTz next_tick;
+	TimestampTz last_tick;
 
 	strlcpy(dbname, MyBgworkerEntry->bgw_extra, BGW_EXTRALEN);
 	my_slot = DatumGetInt32(arg);
@@ -315,11 +315,18 @@ courier_worker_main(Datum arg)
 	loop_context = AllocSetContextCreate(TopMemoryContext, "pg_courier worker",
 										 ALLOCSET_DEFAULT_SIZES);
 
-	next_tick = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), courier_tick_interval);
+	/*
+	 * The next tick is due an interval (or the backoff) after the last one
+	 * ended, computed afresh on every pass so that a reload of
+	 * courier.tick_interval applies at once.
+	 */
+	last_tick = GetCurrentTimestamp();
 	for (;;)
 	{
 		long		sleep_ms;
 		TimestampTz now = GetCurrentTimestamp();
+		TimestampTz next_tick = TimestampTzPlusMilliseconds(last_tick,
+															backoff_ms > 0 ? backoff_ms : courier_tick_interval);
 
 		sleep_ms = now >= next_tick ? 0 :
 			(long) ((next_tick - now + 999) / 1000);
@@ -346,15 +353,16 @@ courier_worker_main(Datum arg)
 			}
 			MemoryContextReset(loop_context);
 		}
-		if (GetCurrentTimestamp() >= next_tick)
+		if (GetCurrentTimestamp() >=
+			TimestampTzPlusMilliseconds(last_tick,
+										backoff_ms > 0 ? backoff_ms : courier_tick_interval))
 		{
 			if (RunTick(loop_context))
 				backoff_ms = 0;
 			else
 				backoff_ms = Min(Max(backoff_ms * 2, (long) courier_tick_interval),
 								 COURIER_MAX_BACKOFF_MS);
-			next_tick = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-													backoff_ms > 0 ? backoff_ms : courier_tick_interval);
+			last_tick = GetCurrentTimestamp();
 			MemoryContextReset(loop_context);
 		}
 	}
