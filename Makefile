@@ -27,7 +27,9 @@ OBJS = \
 	src/ruleset.o \
 	src/topic.o \
 	src/stats.o \
-	src/bus.o
+	src/bus.o \
+	src/bus_input.o \
+	src/bus_delivery.o
 
 # Order matters: later parts use objects created by earlier ones.
 SQL_PARTS = \
@@ -39,6 +41,7 @@ SQL_PARTS = \
 	sql/parts/50_maintenance.sql \
 	sql/parts/60_patterns.sql \
 	sql/parts/70_topics.sql \
+	sql/parts/75_bus_input.sql \
 	sql/parts/80_buses.sql \
 	sql/parts/84_bus_archives.sql \
 	sql/parts/90_privileges.sql

@@ -8,4 +8,7 @@
 #ifndef COURIER_BUS_H
 #define COURIER_BUS_H
 
+/* courier.region: the region events carry */
+extern char *courier_region;
+
 #endif							/* COURIER_BUS_H */

@@ -90,4 +90,23 @@ CourierWaitEventReceive(void)
 	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL)
 #endif
 
+/* pg_proc_aclcheck became object_aclcheck in 16. */
+#include "utils/acl.h"
+#if PG_VERSION_NUM >= 160000
+#include "catalog/pg_proc.h"
+#define CourierProcAclCheck(fnoid, role, mode) \
+	object_aclcheck(ProcedureRelationId, (fnoid), (role), (mode))
+#else
+#define CourierProcAclCheck(fnoid, role, mode) \
+	pg_proc_aclcheck((fnoid), (role), (mode))
+#endif
+
+/* A uniform random double in [0, 1): pg_prng from 15 on. */
+#if PG_VERSION_NUM >= 150000
+#include "common/pg_prng.h"
+#define CourierRandomDouble() pg_prng_double(&pg_global_prng_state)
+#else
+#define CourierRandomDouble() ((double) random() / ((double) MAX_RANDOM_VALUE + 1))
+#endif
+
 #endif							/* COURIER_COMPAT_H */

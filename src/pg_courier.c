@@ -28,6 +28,7 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "bus.h"
 #include "compat.h"
 #include "pg_courier.h"
 #include "queue_defer.h"
@@ -90,6 +91,16 @@ _PG_init(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("courier.region",
+							   "The region events put on a bus carry.",
+							   "EventBridge fills an event's region field with the AWS region; "
+							   "pg_courier with this setting.",
+							   &courier_region,
+							   "local",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
 
 	DefineCustomIntVariable("courier.tick_interval",
 							"Time between two courier.tick() calls of the background worker.",

@@ -102,6 +102,7 @@ CREATE INDEX targets_dead_letter_queue_idx ON courier.targets (dead_letter_queue
 -- and deletes each once it succeeded, went to the dead-letter queue or was
 -- dropped.  event is the event as it entered the bus (what a dead-letter
 -- queue receives); input is what the target is called with.
+CREATE SEQUENCE courier.bus_delivery_id_seq AS bigint;
 CREATE TABLE courier.bus_deliveries (
     delivery_id         bigint NOT NULL,
     bus_name            text COLLATE "C" NOT NULL,
@@ -169,6 +170,7 @@ SELECT pg_catalog.pg_extension_config_dump('courier.rules', '');
 SELECT pg_catalog.pg_extension_config_dump('courier.targets', '');
 SELECT pg_catalog.pg_extension_config_dump('courier.bus_deliveries', '');
 SELECT pg_catalog.pg_extension_config_dump('courier.bus_object_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('courier.bus_delivery_id_seq', '');
 
 -- Internal: object-level lock that orders put_events() against changes of
 -- the bus's rules and targets.  put_events() takes it shared; drop_bus,
@@ -639,6 +641,11 @@ BEGIN
                       HINT = 'Create it first with courier.create_bus().';
         END IF;
     WHEN 'function' THEN
+        IF position('.' IN dest) = 0 THEN
+            RAISE EXCEPTION 'function target "%" must name its schema', target
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Write function:SCHEMA.NAME; the function is called with search_path = pg_catalog, pg_temp.';
+        END IF;
         BEGIN
             fn := (dest || '(jsonb)')::regprocedure;
         EXCEPTION WHEN undefined_function OR invalid_schema_name OR invalid_name
@@ -647,11 +654,6 @@ BEGIN
                 USING ERRCODE = 'undefined_function',
                       HINT = 'A function target is function:SCHEMA.NAME of a function that takes one jsonb argument.';
         END;
-        IF position('.' IN dest) = 0 THEN
-            RAISE EXCEPTION 'function target "%" must name its schema', target
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = format('Write function:%s.', fn::regproc::text);
-        END IF;
         IF NOT has_function_privilege(fn, 'EXECUTE') THEN
             RAISE EXCEPTION 'permission denied for function %', fn
                 USING ERRCODE = 'insufficient_privilege',
@@ -753,7 +755,7 @@ COMMENT ON FUNCTION courier.remove_target(text, text, text) IS
     'remove a target from a rule; its pending deliveries are dropped';
 
 CREATE FUNCTION courier.list_targets(bus_name text, rule_name text DEFAULT NULL)
-RETURNS TABLE (rule_name text, target_id text, target text, input jsonb, input_path text,
+RETURNS TABLE (rule text, target_id text, target text, input jsonb, input_path text,
                input_transformer jsonb, retry_policy jsonb, dead_letter_queue text,
                run_as name, created_at timestamptz)
 LANGUAGE plpgsql STABLE
@@ -819,9 +821,8 @@ COMMENT ON VIEW courier.rule_stats IS
 -- max_deliveries of them (src/bus_delivery.c).
 CREATE FUNCTION courier._deliver_bus_events(ts timestamptz, max_deliveries integer)
 RETURNS jsonb
-LANGUAGE sql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT '{}'::jsonb $$;
+AS 'MODULE_PATHNAME', 'courier_deliver_bus_events'
+LANGUAGE C VOLATILE;
 
 -- Internal: the bus part of tick(): deliveries to function targets that are
 -- due, then archive retention and replay batches.
