@@ -406,9 +406,10 @@ BEGIN
 END
 $$;
 
--- event_count is approximate where PostgreSQL's statistics are (see
--- docs/archives.md): reltuples of each partition that has been analyzed
--- (autovacuum does so as it fills), an exact count of the others.
+-- event_count (see docs/archives.md): the partitions of today (and later)
+-- still fill, so their rows are counted; those of past days no longer change,
+-- and count as their reltuples once autovacuum has analyzed them (an
+-- estimate; exact for small tables), counted too until then.
 -- (LANGUAGE sql: in PL/pgSQL the parameter bus_name and the result column
 -- bus_name would clash.  The check is a one-time filter, run first.)
 CREATE FUNCTION courier.list_archives(bus_name text DEFAULT NULL)
@@ -420,7 +421,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT a.archive_name COLLATE "default", a.archive_id, a.bus_name COLLATE "default",
            a.event_pattern, a.retention, a.description,
-           coalesce(sum(CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint
+           coalesce(sum(CASE WHEN c.reltuples >= 0 AND p.archived_day < courier._archive_day(courier.now())
+                             THEN c.reltuples::bigint
                              ELSE (SELECT count(*) FROM courier.archived_events AS e
                                     WHERE e.archive_id = p.archive_id
                                       AND e.archived_day = p.archived_day) END), 0)::bigint,
