@@ -83,6 +83,7 @@
 #include "ruleset.h"
 #include "stats.h"
 #include "topic.h"
+#include "worker.h"
 
 PG_FUNCTION_INFO_V1(courier_lock_bus);
 PG_FUNCTION_INFO_V1(courier_check_event_pattern);
@@ -94,6 +95,9 @@ PG_FUNCTION_INFO_V1(courier_target_counts);
 
 /* courier.region */
 char	   *courier_region = NULL;
+
+/* courier.max_rules_per_bus (put_rule reads it) */
+int			courier_max_rules_per_bus = 300;
 
 #define COURIER_BUS_NAME_MAX 256
 
@@ -191,6 +195,10 @@ typedef struct EventFacts
 	TimestampTz event_time;
 } EventFacts;
 
+/* Did this transaction write deliveries for the worker to make? */
+static bool wake_at_commit = false;
+static bool xact_callback_registered = false;
+
 static int	RouteEvent(const char *bus_name, Jsonb *event, const EventFacts *facts,
 					   RouteContext *ctx);
 
@@ -213,7 +221,7 @@ Datum
 courier_lock_bus(PG_FUNCTION_ARGS)
 {
 	LockBus(text_to_cstring(PG_GETARG_TEXT_PP(0)),
-			PG_GETARG_BOOL(1) ? ExclusiveLock : AccessShareLock);
+			PG_GETARG_BOOL(1) ? AccessExclusiveLock : AccessShareLock);
 	PG_RETURN_VOID();
 }
 
@@ -303,7 +311,11 @@ LoadBus(const char *bus_name, BusCache *entry)
 
 	values[0] = CStringGetTextDatum(bus_name);
 
-	/* one row per enabled rule and target (rules without targets too) */
+	/*
+	 * One row per enabled rule and target (rules without targets too).  Not
+	 * read-only: a fresh snapshot, taken after the bus lock was granted, so a
+	 * change that committed while we waited for it is seen.
+	 */
 	plan = CourierPlan(&rules_plan,
 					   "SELECT r.rule_id, r.rule_name, r.event_pattern, t.target_key, t.kind,"
 					   "       COALESCE(t.queue_name, t.topic_name, t.target_bus),"
@@ -315,7 +327,7 @@ LoadBus(const char *bus_name, BusCache *entry)
 					   " WHERE r.bus_name OPERATOR(pg_catalog.=) $1 AND r.enabled"
 					   " ORDER BY r.rule_name, t.target_id",
 					   1, argtypes);
-	if (SPI_execute_plan(plan, values, NULL, true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "bus rules lookup failed");
 	nrows = (int) SPI_processed;
 	entry->rules = MemoryContextAllocZero(cxt, sizeof(BusRule) * Max(nrows, 1));
@@ -386,7 +398,7 @@ LoadBus(const char *bus_name, BusCache *entry)
 					   "SELECT a.archive_id, a.event_pattern FROM courier.archives AS a"
 					   " WHERE a.bus_name OPERATOR(pg_catalog.=) $1 ORDER BY a.archive_id",
 					   1, argtypes);
-	if (SPI_execute_plan(plan, values, NULL, true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "bus archives lookup failed");
 	entry->narchives = (int) SPI_processed;
 	entry->archives = MemoryContextAllocZero(cxt, sizeof(BusArchive) * Max(entry->narchives, 1));
@@ -528,6 +540,29 @@ JsonbBytes(Jsonb *j)
 	return j == NULL ? 0 : VARSIZE(j) - VARHDRSZ;
 }
 
+static void
+BusXactCallback(XactEvent event, void *arg pg_attribute_unused())
+{
+	if (!wake_at_commit)
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			CourierWakeWorker();
+			wake_at_commit = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* a prepared transaction's deliveries wait for the next tick */
+			wake_at_commit = false;
+			break;
+		default:
+			break;
+	}
+}
+
 /* Write a delivery row for tick() to call a function target with. */
 static void
 AddDelivery(const char *bus_name, const BusRule *rule, const BusTarget *target,
@@ -560,6 +595,14 @@ AddDelivery(const char *bus_name, const BusRule *rule, const BusTarget *target,
 	values[8] = TimestampTzGetDatum(ctx->now);
 	if (SPI_execute_plan(plan, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "courier: bus delivery insert failed");
+
+	/* the worker makes it as soon as this commits */
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(BusXactCallback, NULL);
+		xact_callback_registered = true;
+	}
+	wake_at_commit = true;
 }
 
 static void

@@ -11,4 +11,7 @@
 /* courier.region: the region events carry */
 extern char *courier_region;
 
+/* courier.max_rules_per_bus */
+extern int	courier_max_rules_per_bus;
+
 #endif							/* COURIER_BUS_H */

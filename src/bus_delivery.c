@@ -565,7 +565,8 @@ courier_deliver_bus_events(PG_FUNCTION_ARGS)
 						   " GROUP BY d.target_key",
 						   2, argtypes);
 		values[1] = Int32GetDatum(max_deliveries * 10);
-		if (SPI_execute_plan(plan, values, NULL, true, 0) != SPI_OK_SELECT)
+		/* not read-only: it must see the attempts just recorded */
+		if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "courier: throttled bus deliveries lookup failed");
 		for (i = 0; i < SPI_processed; i++)
 		{
@@ -580,12 +581,13 @@ courier_deliver_bus_events(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 
-	result = psprintf("{\"bus_deliveries_succeeded\": " INT64_FORMAT
+	result = psprintf("{\"bus_deliveries_taken\": " UINT64_FORMAT
+					  ", \"bus_deliveries_succeeded\": " INT64_FORMAT
 					  ", \"bus_deliveries_failed\": " INT64_FORMAT
 					  ", \"bus_dead_letters\": " INT64_FORMAT
 					  ", \"bus_deliveries_dropped\": " INT64_FORMAT
 					  ", \"bus_deliveries_parked\": " INT64_FORMAT "}",
-					  counts.succeeded, counts.failed, counts.dead_lettered,
+					  ndue, counts.succeeded, counts.failed, counts.dead_lettered,
 					  counts.dropped, counts.parked);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(result)));
 }

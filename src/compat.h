@@ -109,4 +109,23 @@ CourierWaitEventReceive(void)
 #define CourierRandomDouble() ((double) random() / ((double) MAX_RANDOM_VALUE + 1))
 #endif
 
+/*
+ * DecodeDateTime reports the details of bad input through an extra argument
+ * from 16 on; callers that only need to know whether it parsed ignore them.
+ */
+#include "utils/datetime.h"
+#if PG_VERSION_NUM >= 160000
+static inline int
+CourierDecodeDateTime(char **field, int *ftype, int nf, int *dtype,
+					  struct pg_tm *tm, fsec_t *fsec, int *tzp)
+{
+	DateTimeErrorExtra extra;
+
+	return DecodeDateTime(field, ftype, nf, dtype, tm, fsec, tzp, &extra);
+}
+#else
+#define CourierDecodeDateTime(field, ftype, nf, dtype, tm, fsec, tzp) \
+	DecodeDateTime((field), (ftype), (nf), (dtype), (tm), (fsec), (tzp))
+#endif
+
 #endif							/* COURIER_COMPAT_H */

@@ -102,6 +102,15 @@ _PG_init(void)
 							   0,
 							   NULL, NULL, NULL);
 
+	DefineCustomIntVariable("courier.max_rules_per_bus",
+							"How many rules put_rule() lets a bus have.",
+							"EventBridge's default quota is 300 rules per bus.",
+							&courier_max_rules_per_bus,
+							300, 1, 100000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
 	DefineCustomIntVariable("courier.tick_interval",
 							"Time between two courier.tick() calls of the background worker.",
 							NULL,
@@ -138,6 +147,7 @@ _PG_init(void)
 
 	CourierWaitRequestShmem();
 	CourierStatsRequestShmem();
+	CourierWorkerRequestShmem();
 	CourierHeadRequestShmem();
 	if (!IsBinaryUpgrade)
 		CourierRegisterWorkers();

@@ -18,17 +18,22 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "port/atomics.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 #include "utils/snapmgr.h"
 #include "utils/varlena.h"
 
@@ -39,6 +44,117 @@ char	   *courier_databases = NULL;
 int			courier_tick_interval = 10000;	/* ms */
 
 #define COURIER_MAX_BACKOFF_MS 60000
+
+/* Deliveries one wake-up makes at most before it looks again. */
+#define COURIER_WAKE_DELIVERIES 1000
+
+/* One per worker: the database it serves and how to wake it. */
+typedef struct CourierWorkerSlot
+{
+	Oid			dbid;			/* InvalidOid: no worker running */
+	Latch	   *latch;
+	pg_atomic_uint32 deliveries_pending;
+} CourierWorkerSlot;
+
+typedef struct CourierWorkerShared
+{
+	slock_t		mutex;			/* protects dbid and latch of every slot */
+	CourierWorkerSlot slots[COURIER_MAX_WORKERS];
+} CourierWorkerShared;
+
+static CourierWorkerShared *worker_shared = NULL;
+static int	my_slot = -1;
+
+#ifdef COURIER_HAS_SHMEM_REQUEST_HOOK
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+#ifdef COURIER_HAS_SHMEM_REQUEST_HOOK
+static void
+WorkerShmemRequest(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(sizeof(CourierWorkerShared));
+}
+#endif
+
+static void
+WorkerShmemStartup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	worker_shared = ShmemInitStruct("pg_courier workers", sizeof(CourierWorkerShared), &found);
+	if (!found)
+	{
+		int			i;
+
+		SpinLockInit(&worker_shared->mutex);
+		for (i = 0; i < COURIER_MAX_WORKERS; i++)
+		{
+			worker_shared->slots[i].dbid = InvalidOid;
+			worker_shared->slots[i].latch = NULL;
+			pg_atomic_init_u32(&worker_shared->slots[i].deliveries_pending, 0);
+		}
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+CourierWorkerRequestShmem(void)
+{
+#ifdef COURIER_HAS_SHMEM_REQUEST_HOOK
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = WorkerShmemRequest;
+#else
+	RequestAddinShmemSpace(sizeof(CourierWorkerShared));
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = WorkerShmemStartup;
+}
+
+/*
+ * Tell this database's worker that deliveries were committed.  Called at
+ * commit: raises nothing, and does nothing without a worker.
+ */
+void
+CourierWakeWorker(void)
+{
+	int			i;
+
+	if (worker_shared == NULL)
+		return;
+	for (i = 0; i < COURIER_MAX_WORKERS; i++)
+	{
+		CourierWorkerSlot *slot = &worker_shared->slots[i];
+		Latch	   *latch = NULL;
+
+		SpinLockAcquire(&worker_shared->mutex);
+		if (slot->dbid == MyDatabaseId)
+			latch = slot->latch;
+		SpinLockRelease(&worker_shared->mutex);
+		if (latch != NULL)
+		{
+			pg_atomic_write_u32(&slot->deliveries_pending, 1);
+			SetLatch(latch);
+		}
+	}
+}
+
+static void
+LeaveSlot(int code pg_attribute_unused(), Datum arg pg_attribute_unused())
+{
+	if (worker_shared == NULL || my_slot < 0)
+		return;
+	SpinLockAcquire(&worker_shared->mutex);
+	worker_shared->slots[my_slot].dbid = InvalidOid;
+	worker_shared->slots[my_slot].latch = NULL;
+	SpinLockRelease(&worker_shared->mutex);
+}
 
 /* Register one worker per database in courier.databases (postmaster only). */
 void
@@ -57,6 +173,10 @@ CourierRegisterWorkers(void)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid list syntax in \"courier.databases\"")));
 
+	if (list_length(names) > COURIER_MAX_WORKERS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("courier.databases names more than %d databases", COURIER_MAX_WORKERS)));
 	foreach(lc, names)
 	{
 		const char *dbname = (const char *) lfirst(lc);
@@ -76,31 +196,50 @@ CourierRegisterWorkers(void)
 		snprintf(worker.bgw_name, BGW_MAXLEN, "pg_courier worker for %s", dbname);
 		strlcpy(worker.bgw_type, "pg_courier worker", BGW_MAXLEN);
 		strlcpy(worker.bgw_extra, dbname, BGW_EXTRALEN);
+		worker.bgw_main_arg = Int32GetDatum(foreach_current_index(lc));
 		RegisterBackgroundWorker(&worker);
 	}
 }
 
-/* One tick in its own transaction; false when it failed. */
+/*
+ * Run one statement of pg_courier in its own transaction, when the function
+ * it calls exists (not installed here, or an older version without it:
+ * nothing to do).  false when it failed; *more (if given) is set when the
+ * statement returned true.
+ */
 static bool
-RunTick(MemoryContext loop_context)
+RunStatement(MemoryContext loop_context, const char *function, const char *sql, bool *more)
 {
 	volatile bool ok = true;
+	char		probe[200];
 
+	snprintf(probe, sizeof(probe),
+			 "SELECT 1 WHERE pg_catalog.to_regprocedure('%s') IS NOT NULL", function);
+	if (more)
+		*more = false;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "SELECT courier.tick()");
+	pgstat_report_activity(STATE_RUNNING, sql);
 
 	PG_TRY();
 	{
 		SPI_connect();
-		/* Not installed here, or an old version without tick(): nothing to do. */
-		if (SPI_execute("SELECT 1 WHERE pg_catalog.to_regprocedure('courier.tick()') IS NOT NULL",
-						true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not look for courier.tick()");
-		if (SPI_processed == 1 &&
-			SPI_execute("SELECT courier.tick()", false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "courier.tick() failed");
+		if (SPI_execute(probe, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not look for %s", function);
+		if (SPI_processed == 1)
+		{
+			if (SPI_execute(sql, false, 0) != SPI_OK_SELECT)
+				elog(ERROR, "%s failed", sql);
+			if (more && SPI_processed == 1 && SPI_tuptable->tupdesc->natts == 1 &&
+				SPI_tuptable->tupdesc->attrs[0].atttypid == BOOLOID)
+			{
+				bool		isnull;
+				Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+				*more = !isnull && DatumGetBool(d);
+			}
+		}
 		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
@@ -121,14 +260,39 @@ RunTick(MemoryContext loop_context)
 	return ok;
 }
 
+/* One tick; false when it failed. */
+static bool
+RunTick(MemoryContext loop_context)
+{
+	return RunStatement(loop_context, "courier.tick()", "SELECT courier.tick()", NULL);
+}
+
+/* The deliveries that woke us; true when there may be more due. */
+static bool
+RunDeliveries(MemoryContext loop_context)
+{
+	bool		more;
+
+	if (!RunStatement(loop_context, "courier._deliver_bus_events(timestamptz,integer)",
+					  "SELECT (courier._deliver_bus_events(courier.now(), "
+					  CppAsString2(COURIER_WAKE_DELIVERIES) ")"
+					  "        OPERATOR(pg_catalog.->>) 'bus_deliveries_taken')::pg_catalog.int4"
+					  "       OPERATOR(pg_catalog.>=) " CppAsString2(COURIER_WAKE_DELIVERIES),
+					  &more))
+		return false;
+	return more;
+}
+
 void
-courier_worker_main(Datum arg pg_attribute_unused())
+courier_worker_main(Datum arg)
 {
 	char		dbname[BGW_EXTRALEN];
 	MemoryContext loop_context;
 	long		backoff_ms = 0;
+	TimestampTz next_tick;
 
 	strlcpy(dbname, MyBgworkerEntry->bgw_extra, BGW_EXTRALEN);
+	my_slot = DatumGetInt32(arg);
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -136,15 +300,29 @@ courier_worker_main(Datum arg pg_attribute_unused())
 
 	BackgroundWorkerInitializeConnection(dbname, NULL, 0);
 	pgstat_report_appname("pg_courier worker");
+	if (worker_shared != NULL && my_slot >= 0 && my_slot < COURIER_MAX_WORKERS)
+	{
+		before_shmem_exit(LeaveSlot, (Datum) 0);
+		SpinLockAcquire(&worker_shared->mutex);
+		worker_shared->slots[my_slot].dbid = MyDatabaseId;
+		worker_shared->slots[my_slot].latch = MyLatch;
+		SpinLockRelease(&worker_shared->mutex);
+	}
+	else
+		my_slot = -1;
 	ereport(LOG, (errmsg("pg_courier worker started for database \"%s\"", dbname)));
 
 	loop_context = AllocSetContextCreate(TopMemoryContext, "pg_courier worker",
 										 ALLOCSET_DEFAULT_SIZES);
 
+	next_tick = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), courier_tick_interval);
 	for (;;)
 	{
-		long		sleep_ms = backoff_ms > 0 ? backoff_ms : courier_tick_interval;
+		long		sleep_ms;
+		TimestampTz now = GetCurrentTimestamp();
 
+		sleep_ms = now >= next_tick ? 0 :
+			(long) ((next_tick - now + 999) / 1000);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 sleep_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
@@ -157,11 +335,27 @@ courier_worker_main(Datum arg pg_attribute_unused())
 		}
 
 		MemoryContextSwitchTo(loop_context);
-		if (RunTick(loop_context))
-			backoff_ms = 0;
-		else
-			backoff_ms = Min(Max(backoff_ms * 2, (long) courier_tick_interval),
-							 COURIER_MAX_BACKOFF_MS);
-		MemoryContextReset(loop_context);
+		if (my_slot >= 0 && backoff_ms == 0 &&
+			pg_atomic_exchange_u32(&worker_shared->slots[my_slot].deliveries_pending, 0) != 0)
+		{
+			/* deliveries left over: look again at once */
+			if (RunDeliveries(loop_context))
+			{
+				pg_atomic_write_u32(&worker_shared->slots[my_slot].deliveries_pending, 1);
+				SetLatch(MyLatch);
+			}
+			MemoryContextReset(loop_context);
+		}
+		if (GetCurrentTimestamp() >= next_tick)
+		{
+			if (RunTick(loop_context))
+				backoff_ms = 0;
+			else
+				backoff_ms = Min(Max(backoff_ms * 2, (long) courier_tick_interval),
+								 COURIER_MAX_BACKOFF_MS);
+			next_tick = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													backoff_ms > 0 ? backoff_ms : courier_tick_interval);
+			MemoryContextReset(loop_context);
+		}
 	}
 }

@@ -344,6 +344,7 @@ DECLARE
     id bigint;
     ts timestamptz := courier.now();
     created boolean := false;
+    max_rules integer := coalesce(current_setting('courier.max_rules_per_bus', true), '300')::integer;
 BEGIN
     PERFORM courier._require('rule_name', rule_name IS NULL);
     PERFORM courier._require('event_pattern', event_pattern IS NULL);
@@ -370,10 +371,11 @@ BEGIN
                description = put_rule.description, updated_at = ts
          WHERE r.bus_name = put_rule.bus_name AND r.rule_name = put_rule.rule_name;
     ELSE
-        IF (SELECT count(*) FROM courier.rules AS r WHERE r.bus_name = put_rule.bus_name) >= 300 THEN
-            RAISE EXCEPTION 'bus "%" already has 300 rules', bus_name
+        IF (SELECT count(*) FROM courier.rules AS r WHERE r.bus_name = put_rule.bus_name)
+           >= max_rules THEN
+            RAISE EXCEPTION 'bus "%" already has % rules', bus_name, max_rules
                 USING ERRCODE = 'program_limit_exceeded',
-                      HINT = 'Delete rules that are no longer used, or combine patterns with $or.';
+                      HINT = 'Delete rules that are no longer used, combine patterns with $or, or have a superuser raise courier.max_rules_per_bus.';
         END IF;
         id := nextval('courier.bus_object_id_seq');
         created := true;

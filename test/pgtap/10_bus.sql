@@ -110,6 +110,12 @@ SELECT * FROM pg_temp.rejects(
            (SELECT string_agg(format('"%s"', repeat('s', 40) || i), ',') FROM generate_series(1, 100) AS i)),
     '54000', 'a pattern over 4096 characters');
 SELECT courier.put_rule('shop', 'big', '{"detail": {"total": [{"numeric": [">", 100]}]}}');
+SET LOCAL courier.max_rules_per_bus = 2;
+SELECT * FROM pg_temp.rejects($$SELECT courier.put_rule('shop', 'third', '{"source": ["x"]}')$$,
+                              '54000', 'a rule past courier.max_rules_per_bus');
+SELECT lives_ok($$SELECT courier.put_rule('shop', 'big', '{"detail": {"total": [{"numeric": [">", 100]}]}}')$$,
+                'replacing a rule at the limit');
+RESET courier.max_rules_per_bus;
 
 ------------------------------------------------------------------------------
 -- targets
@@ -312,6 +318,28 @@ SELECT courier.put_events('shop', jsonb_build_array(pg_temp.entry('shop.orders',
 SELECT is((SELECT array_agg(p->>'source') FROM unnest(pg_temp.drain('bus_orders')) AS p), ARRAY['shop.returns'],
           'put_rule replaced the pattern; the target stayed');
 SELECT courier.put_rule('shop', 'orders', '{"source": ["shop.orders"]}');
+
+------------------------------------------------------------------------------
+-- input shaping on targets (the engine: test/sql/input_transformers.sql)
+SELECT courier.create_queue('bus_shaped');
+SELECT courier.put_rule('shop', 'shaped', '{"source": ["shop.shaped"]}');
+SELECT courier.put_target('shop', 'shaped', 'const', 'queue:bus_shaped', input => '{"fixed": true}');
+SELECT courier.put_target('shop', 'shaped', 'path', 'queue:bus_shaped', input_path => '$.detail.order');
+SELECT courier.put_target('shop', 'shaped', 'tmpl', 'queue:bus_shaped', input_transformer =>
+    '{"InputPathsMap": {"id": "$.detail.order.id", "kind": "$.detail-type"},
+      "InputTemplate": "{\"order\": <id>, \"text\": \"<kind> <id> by <aws.events.rule-name>\"}"}');
+SELECT * FROM pg_temp.rejects($$SELECT courier.put_target('shop', 'shaped', 'two', 'queue:bus_shaped',
+                                                          input => '{}', input_path => '$')$$,
+                              '22023', 'input and input_path together');
+SELECT * FROM pg_temp.rejects($$SELECT courier.put_target('shop', 'shaped', 'bad', 'queue:bus_shaped',
+                                                          input_transformer => '{"InputTemplate": "<nope>"}')$$,
+                              '22023', 'a template with an unknown placeholder');
+SELECT courier.put_events('shop', jsonb_build_array(pg_temp.entry('shop.shaped', 'OrderPlaced',
+                                                                  '{"order": {"id": 7, "lines": 2}}')));
+SELECT is(pg_temp.drain('bus_shaped'),
+          ARRAY['{"fixed": true}', '{"id": 7, "lines": 2}',
+                '{"order": 7, "text": "OrderPlaced 7 by shaped"}']::jsonb[],
+          'each target got its own shape of the event: constant, path, template (in target id order)');
 
 ------------------------------------------------------------------------------
 -- topic and bus targets
