@@ -193,20 +193,23 @@ BEGIN
 END
 $$;
 
--- Internal: the partition work of tick(), as of ts: drop the partitions whose
--- whole day is older than ts - retention, and those of archives that no
--- longer exist; create tomorrow's partition of every archive that has one for
+-- Internal: the partition work of tick(), as of now: drop the partitions
+-- whose whole day is older than now - retention, and those of archives that
+-- no longer exist; create tomorrow's partition of every archive that has one for
 -- today, so that the first events after midnight do not wait for DDL.  The
 -- DDL locks courier.archived_events in ACCESS EXCLUSIVE mode, which stops
 -- put_events() from archiving until this transaction ends: the lock is
 -- waited for 100 ms at most (a long transaction that archived events holds
 -- it off), and the work is left for a later tick when it cannot be had.
-CREATE FUNCTION courier._archive_partition_maintenance(ts timestamptz)
+-- (No time argument: this SECURITY DEFINER function applies retention as of
+-- courier.now() only, so a caller cannot make it drop what is not due.)
+CREATE FUNCTION courier._archive_partition_maintenance()
 RETURNS jsonb
-LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    ts timestamptz := courier.now();
     today integer := courier._archive_day(ts);
     doomed text[];
     growing bigint[];
@@ -622,6 +625,11 @@ DECLARE
     current_id uuid;
     total bigint := 0;
 BEGIN
+    -- Most ticks find none; then tick() needs no more than SELECT here.
+    IF NOT EXISTS (SELECT 1 FROM courier.bus_replays AS c
+                    WHERE c.state IN ('STARTING', 'RUNNING', 'CANCELLING')) THEN
+        RETURN 0;
+    END IF;
     -- Claim the replays: a replay another transaction is advancing is
     -- skipped, so concurrent ticks never replay the same events.
     SELECT array_agg(x.replay_name ORDER BY x.created_at, x.replay_name) INTO names
@@ -749,6 +757,6 @@ DECLARE
     replayed bigint := courier._run_replays(ts, 1000);
 BEGIN
     RETURN jsonb_build_object('replayed_events', replayed)
-           || courier._archive_partition_maintenance(ts);
+           || courier._archive_partition_maintenance();
 END
 $$;
