@@ -21,7 +21,8 @@
 -- _drop_archive_partitions, _archive_partition_maintenance) do that DDL and
 -- nothing else.  Everything else runs with the caller's privileges.
 
--- Replays: one row per replay, kept after it ended (the name stays taken).
+-- Replays: one row per replay, kept after it ended (the name stays taken
+-- until delete_replay() forgets it).
 -- archive_id, archive_name and bus_name are copies, not foreign keys: a
 -- replay outlives its archive, and one whose archive is gone fails.
 CREATE TABLE courier.bus_replays (
@@ -533,7 +534,7 @@ BEGIN
             USING ERRCODE = 'duplicate_object',
                   DETAIL = format('It is %s.', (SELECT r.state FROM courier.bus_replays AS r
                                                  WHERE r.replay_name = start_replay.replay_name)),
-                  HINT = 'Replay names stay taken after the replay ended; choose another.';
+                  HINT = 'A replay name stays taken until courier.delete_replay() forgets the replay.';
     END IF;
     PERFORM courier._audit('start_replay', 'replay', replay_name,
                            jsonb_build_object('archive', a.archive_name, 'bus', a.bus_name,
@@ -581,6 +582,42 @@ END
 $$;
 COMMENT ON FUNCTION courier.cancel_replay(text) IS
     'cancel a replay: CANCELLING now, CANCELLED at its next batch (events already replayed stay delivered)';
+
+CREATE FUNCTION courier.delete_replay(replay_name text, if_exists boolean DEFAULT false)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r courier.bus_replays;
+BEGIN
+    PERFORM courier._require('replay_name', replay_name IS NULL);
+    PERFORM courier._require('if_exists', if_exists IS NULL);
+    SELECT * INTO r FROM courier.bus_replays AS c
+     WHERE c.replay_name = delete_replay.replay_name FOR UPDATE;
+    IF NOT FOUND THEN
+        IF if_exists THEN
+            RETURN false;
+        END IF;
+        RAISE EXCEPTION 'replay "%" does not exist', replay_name
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'SELECT * FROM courier.replays shows the replays there are.';
+    END IF;
+    IF r.state IN ('STARTING', 'RUNNING', 'CANCELLING') THEN
+        RAISE EXCEPTION 'replay "%" is under way', replay_name
+            USING ERRCODE = 'object_in_use',
+                  DETAIL = format('It is %s.', r.state),
+                  HINT = 'Cancel it with courier.cancel_replay() and let the next tick finish cancelling it.';
+    END IF;
+    DELETE FROM courier.bus_replays AS c WHERE c.replay_name = delete_replay.replay_name;
+    PERFORM courier._audit('delete_replay', 'replay', replay_name,
+                           jsonb_build_object('archive', r.archive_name, 'state', r.state,
+                                              'events_replayed', r.events_replayed));
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION courier.delete_replay(text, boolean) IS
+    'forget a replay that has ended (its name can then be used again)';
 
 -- Internal: end a replay in state (COMPLETED, CANCELLED or FAILED).
 CREATE FUNCTION courier._end_replay(replay_name text, state text, reason text, ts timestamptz)

@@ -16,7 +16,7 @@
 -- test/specs/replay_concurrent_ticks.spec, pg_dump by
 -- test/scenarios/dump_restore.sh.
 BEGIN;
-SELECT plan(164);
+SELECT plan(176);
 
 -- Fingerprint of what buses, archives, replays and queues store, to prove a
 -- rejected call changed nothing.
@@ -317,6 +317,8 @@ SELECT is((pg_temp.replay('rp_cancel')).state, 'CANCELLING', 'the replay is CANC
 SELECT is(courier.cancel_replay('rp_cancel'), 'CANCELLING', 'cancelling it again is a no-op');
 SELECT * FROM pg_temp.rejects($$SELECT courier.delete_archive('ab_all')$$, '55006',
                               'deleting the archive of a CANCELLING replay');
+SELECT * FROM pg_temp.rejects($$SELECT courier.delete_replay('rp_cancel')$$, '55006',
+                              'deleting a replay that is not over');
 SELECT is(courier.run_replays(), 0::bigint, 'the next batch replays nothing ...');
 SELECT results_eq($$SELECT state, events_replayed, replay_end_time IS NOT NULL FROM courier.replays
                      WHERE replay_name = 'rp_cancel'$$,
@@ -324,6 +326,8 @@ SELECT results_eq($$SELECT state, events_replayed, replay_end_time IS NOT NULL F
                   '... and ends the replay CANCELLED');
 SELECT * FROM pg_temp.rejects($$SELECT courier.cancel_replay('rp_cancel')$$, '55000', 'cancelling a cancelled replay');
 SELECT * FROM pg_temp.rejects($$SELECT courier.cancel_replay('rp_r2')$$, '55000', 'cancelling a completed replay');
+SELECT * FROM pg_temp.rejects($$SELECT courier.delete_replay('nope')$$, '42704', 'deleting a missing replay');
+SELECT * FROM pg_temp.rejects($$SELECT courier.delete_replay(NULL)$$, '22004', 'deleting a null replay');
 SELECT results_eq($$SELECT action, details->>'state' FROM courier.audit_log
                      WHERE object_kind = 'replay' AND object_name = 'rp_cancel' ORDER BY audit_id$$,
                   $$VALUES ('start_replay'::text, NULL::text), ('cancel_replay', 'RUNNING'), ('end_replay', 'CANCELLED')$$,
@@ -395,6 +399,15 @@ SELECT results_eq($$SELECT object_name COLLATE "default", (details->>'partitions
                   $$VALUES ('ab_all'::text, true)$$, 'the deletion is audited with the partitions dropped');
 SELECT is((SELECT count(*) FROM courier.replays WHERE archive_name = 'ab_all'), 6::bigint,
           'the replays of a deleted archive stay listed');
+SELECT is(courier.delete_replay('rp_dry'), true, 'delete_replay forgets a replay that has ended');
+SELECT is((SELECT count(*) FROM courier.replays WHERE replay_name = 'rp_dry'), 0::bigint, 'it is no longer listed');
+SELECT is(courier.delete_replay('rp_dry', if_exists => true), false, 'with if_exists, a missing replay is no error');
+SELECT results_eq($$SELECT action, details->>'state' FROM courier.audit_log
+                     WHERE object_kind = 'replay' AND object_name = 'rp_dry' ORDER BY audit_id DESC LIMIT 1$$,
+                  $$VALUES ('delete_replay'::text, 'COMPLETED'::text)$$, 'the deletion is audited');
+SELECT lives_ok($$SELECT courier.start_replay('rp_dry', 'ab_orders', courier.now() - interval '1 day', courier.now())$$,
+                'and the name can be used again');
+SELECT is(courier.run_replays(), 2::bigint, 'by a replay of another archive');
 
 ---------------------------------------------------------------------------
 -- Retention: whole partitions, as the clock moves
