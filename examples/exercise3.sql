@@ -18,7 +18,9 @@
 -- Event times are given explicitly, so the windows are the same on every
 -- run; the script can be run again (it starts by dropping what it made).
 \set ON_ERROR_STOP on
+SET client_min_messages = warning;
 
+SELECT courier.delete_replay('ex3-fix', if_exists => true);
 SELECT courier.drop_bus('commerce', if_exists => true);
 SELECT courier.drop_queue(q, if_exists => true) FROM unnest(ARRAY['ex3-analytics', 'ex3-ship-dlq']) AS q;
 DROP TABLE IF EXISTS ex3_shipments, ex3_emails, ex3_config;

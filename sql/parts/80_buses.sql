@@ -158,7 +158,11 @@ CREATE TABLE courier.archived_events (
     event           jsonb NOT NULL
 ) PARTITION BY RANGE (archive_id, archived_day);
 COMMENT ON TABLE courier.archived_events IS 'pg_courier archived events (one partition per archive and day)';
-CREATE INDEX archived_events_time_idx ON courier.archived_events (archive_id, event_time, event_id);
+-- No index on the parent: each partition gets its own index on (event_time,
+-- event_id) when it is created (sql/parts/84_bus_archives.sql).  A
+-- partitioned index would break pg_dump: the partitions, created at run time,
+-- are dumped as tables attached to this parent, the attach creates their
+-- child index, and the dump's own CREATE INDEX of that child then fails.
 
 SELECT pg_catalog.pg_extension_config_dump('courier.buses', '');
 SELECT pg_catalog.pg_extension_config_dump('courier.archives', '');

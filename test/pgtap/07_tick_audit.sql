@@ -40,9 +40,11 @@ $$;
 CREATE TEMP TABLE first_report AS SELECT courier.tick() AS report;
 SELECT ok((SELECT report ?& ARRAY['expired_messages', 'expired_dedup_ids', 'empty_groups_removed',
                                   'bus_deliveries_succeeded', 'bus_deliveries_failed', 'bus_dead_letters',
-                                  'bus_deliveries_dropped', 'bus_deliveries_parked']
+                                  'bus_deliveries_dropped', 'bus_deliveries_parked',
+                                  'replayed_events', 'archive_partitions_created',
+                                  'archive_partitions_dropped', 'archive_partitions_deferred']
              FROM first_report),
-          'tick() returns a jsonb report of counts, queues and buses');
+          'tick() returns a jsonb report of counts, queues and buses (deliveries, archives, replays)');
 SELECT is((SELECT jsonb_object_agg(r.key, r.value) FROM first_report, jsonb_each(report) AS r
             WHERE r.value <> '0'), NULL,
           'with nothing to do every count is 0');

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Scenario: pg_dump keeps queue definitions, messages (with their leases),
 # FIFO groups, deduplication claims, dead letters with their evidence, the
-# audit trail, topics and subscriptions, and every sequence; a restored
+# audit trail, topics and subscriptions, bus archives (their events live in
+# partitions created at run time, which pg_dump dumps as tables attached to
+# the extension's parent) and replays, and every sequence; a restored
 # database goes on working.  Both a plain dump through psql and a custom
 # dump through pg_restore.
 # Prints TAP lines.  Needs PGHOST/PGPORT/PGUSER of a running cluster.
@@ -42,6 +44,20 @@ SELECT courier.create_queue('subscriber');
 SELECT courier.create_topic('events');
 SELECT courier.subscribe('events', 'subscriber', '{"kind": ["keep"]}', 'payload');
 SELECT courier.publish('events', '{"kind": "keep"}');
+-- A bus archive: two events put today, one archived three days ago (a
+-- second partition), and a replay that has run.
+SELECT courier.create_bus('shop');
+SELECT courier.create_queue('shop-orders');
+SELECT courier.put_rule('shop', 'orders', '{"source": ["shop"]}');
+SELECT courier.put_target('shop', 'orders', 'q', 'queue:shop-orders');
+SELECT courier.create_archive('shop-archive', 'shop', retention => '30 days');
+SELECT count(*) FROM courier.put_events('shop', '[{"source": "shop", "detail-type": "order", "detail": {"n": 1}},
+                                                  {"source": "shop", "detail-type": "order", "detail": {"n": 2}}]');
+SELECT courier._archive_event(e.archive_id, now() - interval '3 days', e.event_time, gen_random_uuid(),
+                              e.event || jsonb_build_object('detail', jsonb_build_object('n', 0)))
+  FROM courier.archived_events e ORDER BY e.event_id LIMIT 1;
+SELECT courier.start_replay('shop-replay', 'shop-archive', now() - interval '1 hour', now());
+SELECT courier.run_replays();
 SQL
 
 SNAPSHOT="SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s|%s', msg_id, visible_at, sent_at, receive_count,
@@ -49,6 +65,13 @@ SNAPSHOT="SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s|%s', msg_id, visible_at
             FROM courier.messages"
 QUEUES="SELECT string_agg(format('%s|%s|%s|%s|%s', queue_name, visibility_timeout, delay, retention,
                                 max_message_bytes), ';') FROM courier.queues"
+# The archive's partitions: name, bounds, rows, and the index each has.
+PARTITIONS="SELECT string_agg(format('%s %s %s %s', c.relname, pg_get_expr(c.relpartbound, c.oid), c2.n,
+                                    (SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid)), ';' ORDER BY c.relname)
+              FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid
+              CROSS JOIN LATERAL (SELECT count(*) AS n FROM courier.archived_events e
+                                   WHERE e.tableoid = c.oid) c2
+             WHERE h.inhparent = 'courier.archived_events'::regclass"
 # Every row of every table pg_courier keeps user data in, as text.
 TABLES="SELECT string_agg(t, E'\\n' ORDER BY t) FROM (
           SELECT 'queues ' || x::text AS t FROM courier.queues x
@@ -57,13 +80,17 @@ TABLES="SELECT string_agg(t, E'\\n' ORDER BY t) FROM (
           UNION ALL SELECT 'dedup ' || x::text FROM courier.dedup x
           UNION ALL SELECT 'audit ' || x::text FROM courier.audit_log x
           UNION ALL SELECT 'topics ' || x::text FROM courier.topics x
-          UNION ALL SELECT 'subscriptions ' || x::text FROM courier.subscriptions x) s"
+          UNION ALL SELECT 'subscriptions ' || x::text FROM courier.subscriptions x
+          UNION ALL SELECT 'archives ' || x::text FROM courier.archives x
+          UNION ALL SELECT 'archived_events ' || x::text FROM courier.archived_events x
+          UNION ALL SELECT 'replays ' || x::text FROM courier.bus_replays x) s"
 SEQUENCES="SELECT string_agg(format('%s=%s', c.relname, pg_sequence_last_value(c.oid)), ' ' ORDER BY c.relname)
              FROM pg_class c WHERE c.relkind = 'S' AND c.relnamespace = 'courier'::regnamespace"
 before_msgs=$(q -d dump_src -c "$SNAPSHOT")
 before_queues=$(q -d dump_src -c "$QUEUES")
 before_tables=$(q -d dump_src -c "$TABLES")
 before_seqs=$(q -d dump_src -c "$SEQUENCES")
+before_partitions=$(q -d dump_src -c "$PARTITIONS")
 check "the source holds a FIFO group in flight, a dedup claim, a dead letter, audit rows and a subscription" \
       "1 3 1 1 1" \
       "$(q -d dump_src -c "SELECT (SELECT count(*) FROM courier.message_groups WHERE inflight > 0) || ' ' ||
@@ -71,6 +98,10 @@ check "the source holds a FIFO group in flight, a dedup claim, a dead letter, au
                                   (SELECT count(*) FROM courier.dead_letters) || ' ' ||
                                   (SELECT count(*) FROM courier.audit_log WHERE action = 'redrive') || ' ' ||
                                   (SELECT count(*) FROM courier.subscriptions)")"
+check "the source holds an archive of 3 events in 2 partitions made at run time, and a completed replay" \
+      "3 2 COMPLETED" \
+      "$(q -d dump_src -c "SELECT event_count || ' ' || partitions || ' ' ||
+                                  (SELECT state FROM courier.replays) FROM courier.list_archives()")"
 
 restored_checks() { # restored_checks DB HOW
     local db=$1 how=$2
@@ -79,6 +110,20 @@ restored_checks() { # restored_checks DB HOW
     check "$how: every row of queues, messages, groups, dedup ids, audit trail, topics and subscriptions survives" \
           "$before_tables" "$(q -d "$db" -c "$TABLES")"
     check "$how: every sequence keeps its position" "$before_seqs" "$(q -d "$db" -c "$SEQUENCES")"
+    check "$how: the archive's partitions come back attached, with their bounds, rows and index" \
+          "$before_partitions" "$(q -d "$db" -c "$PARTITIONS")"
+    check "$how: the restored archive keeps archiving (into its restored partition of today)" "4 2" \
+          "$(q -d "$db" -c "SELECT count(*) FROM courier.put_events('shop', '[{\"source\": \"shop\", \"detail-type\": \"order\", \"detail\": {}}]')" >/dev/null;
+             q -d "$db" -c "SELECT event_count || ' ' || partitions FROM courier.list_archives()")"
+    check "$how: a replay of the restored archive re-sends its events, ids unchanged" "4 4 true" \
+          "$(q -d "$db" -c "SELECT courier.start_replay('again', 'shop-archive', now() - interval '1 day', now())" >/dev/null;
+             replayed=$(q -d "$db" -c "SELECT courier.run_replays()")
+             echo "$replayed $(q -d "$db" -c "SELECT count(*) || ' ' || bool_and((m.payload->>'id')::uuid IN
+                                                         (SELECT event_id FROM courier.archived_events))
+                                               FROM courier.messages m WHERE m.payload->>'replay-name' = 'again'")")"
+    check "$how: a replay name taken before the dump is still taken" "42710" \
+          "$(q -d "$db" -c "DO \$\$ BEGIN PERFORM courier.start_replay('shop-replay', 'shop-archive', now() - interval '1 hour', now());
+                                      EXCEPTION WHEN duplicate_object THEN RAISE NOTICE '42710'; END \$\$" 2>&1 | sed -n 's/.*NOTICE: *//p')"
     check "$how: leased messages stay leased" "3" \
           "$(q -d "$db" -c "SELECT count(*) FROM courier.receive('keep', 10)")"
     check "$how: the FIFO group in flight stays blocked; the other group delivers" "b" \
