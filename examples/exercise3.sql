@@ -53,6 +53,20 @@ BEGIN
 END
 $$;
 
+-- Order i is placed at 10:00 + (i - 1) minutes; returns how many entries
+-- put_events accepted.
+CREATE FUNCTION pg_temp.place_orders(first integer, last integer) RETURNS bigint
+LANGUAGE sql AS $$
+    SELECT count(*)
+      FROM courier.put_events('commerce', (
+            SELECT jsonb_agg(jsonb_build_object(
+                       'source', 'shop.orders', 'detail-type', 'OrderPlaced',
+                       'time', format('2026-12-01T10:%s:00Z', lpad((i - 1)::text, 2, '0')),
+                       'detail', jsonb_build_object('order_id', i)))
+              FROM generate_series(first, last) AS i))
+     WHERE error IS NULL
+$$;
+
 SELECT courier.create_bus('commerce');
 SELECT courier.create_queue('ex3-analytics');
 SELECT courier.create_queue('ex3-ship-dlq');
@@ -67,26 +81,12 @@ SELECT courier.put_target('commerce', 'analytics', 'warehouse', 'queue:ex3-analy
 SELECT courier.create_archive('commerce-archive', 'commerce');
 
 -- Orders 1 to 3 (10:00 to 10:02): shipped.
-SELECT count(*) AS accepted
-  FROM courier.put_events('commerce', (
-        SELECT jsonb_agg(jsonb_build_object(
-                   'source', 'shop.orders', 'detail-type', 'OrderPlaced',
-                   'time', format('2026-12-01T10:%s:00Z', lpad((i - 1)::text, 2, '0')),
-                   'detail', jsonb_build_object('order_id', i)))
-          FROM generate_series(1, 3) AS i))
- WHERE error IS NULL;
+SELECT pg_temp.place_orders(1, 3) AS accepted;
 SELECT courier.tick() IS NOT NULL AS ticked;
 
 -- The bug, from 10:03: orders 4 to 6 fail and land in the dead-letter queue.
 UPDATE ex3_config SET bug = true;
-SELECT count(*) AS accepted
-  FROM courier.put_events('commerce', (
-        SELECT jsonb_agg(jsonb_build_object(
-                   'source', 'shop.orders', 'detail-type', 'OrderPlaced',
-                   'time', format('2026-12-01T10:%s:00Z', lpad((i - 1)::text, 2, '0')),
-                   'detail', jsonb_build_object('order_id', i)))
-          FROM generate_series(4, 6) AS i))
- WHERE error IS NULL;
+SELECT pg_temp.place_orders(4, 6) AS accepted;
 SELECT courier.tick() IS NOT NULL AS ticked;
 
 -- What an operator sees: the failed window, from the dead letters.
@@ -96,14 +96,7 @@ SELECT min(m.payload->>'time') AS first_failed, max(m.payload->>'time') AS last_
 
 -- The fix, at 10:06; orders 7 to 9 are shipped again.
 UPDATE ex3_config SET bug = false;
-SELECT count(*) AS accepted
-  FROM courier.put_events('commerce', (
-        SELECT jsonb_agg(jsonb_build_object(
-                   'source', 'shop.orders', 'detail-type', 'OrderPlaced',
-                   'time', format('2026-12-01T10:%s:00Z', lpad((i - 1)::text, 2, '0')),
-                   'detail', jsonb_build_object('order_id', i)))
-          FROM generate_series(7, 9) AS i))
- WHERE error IS NULL;
+SELECT pg_temp.place_orders(7, 9) AS accepted;
 SELECT courier.tick() IS NOT NULL AS ticked;
 
 -- Replay the failed window, from one minute before it (order 3, already

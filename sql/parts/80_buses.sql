@@ -523,6 +523,7 @@ DECLARE
     k text;
     ts timestamptz := courier.now();
     existing bigint;
+    dest_fifo boolean;
 BEGIN
     PERFORM courier._require('rule_name', rule_name IS NULL);
     PERFORM courier._require('target_id', target_id IS NULL);
@@ -604,31 +605,24 @@ BEGIN
     t.created_at := ts;
 
     CASE kind
-    WHEN 'queue' THEN
-        t.queue_name := dest;
-        IF NOT EXISTS (SELECT 1 FROM courier.queues AS q WHERE q.queue_name = dest) THEN
-            RAISE EXCEPTION 'queue "%" does not exist', dest
+    WHEN 'queue', 'topic' THEN
+        IF kind = 'queue' THEN
+            t.queue_name := dest;
+            SELECT q.fifo INTO dest_fifo FROM courier.queues AS q WHERE q.queue_name = dest;
+        ELSE
+            t.topic_name := dest;
+            SELECT c.fifo INTO dest_fifo FROM courier.topics AS c WHERE c.topic_name = dest;
+        END IF;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION '% "%" does not exist', kind, dest
                 USING ERRCODE = 'undefined_object',
-                      HINT = 'Create it first with courier.create_queue().';
+                      HINT = format('Create it first with courier.create_%s().', kind);
         END IF;
-        IF (SELECT q.fifo FROM courier.queues AS q WHERE q.queue_name = dest) THEN
-            RAISE EXCEPTION 'FIFO queue "%" cannot be a bus target', dest
+        IF dest_fifo THEN
+            RAISE EXCEPTION 'FIFO % "%" cannot be a bus target', kind, dest
                 USING ERRCODE = 'feature_not_supported',
-                      DETAIL = 'A bus target has no way yet to give the message group a FIFO queue needs.',
-                      HINT = 'Target a standard queue.';
-        END IF;
-    WHEN 'topic' THEN
-        t.topic_name := dest;
-        IF NOT EXISTS (SELECT 1 FROM courier.topics AS c WHERE c.topic_name = dest) THEN
-            RAISE EXCEPTION 'topic "%" does not exist', dest
-                USING ERRCODE = 'undefined_object',
-                      HINT = 'Create it first with courier.create_topic().';
-        END IF;
-        IF (SELECT c.fifo FROM courier.topics AS c WHERE c.topic_name = dest) THEN
-            RAISE EXCEPTION 'FIFO topic "%" cannot be a bus target', dest
-                USING ERRCODE = 'feature_not_supported',
-                      DETAIL = 'A bus target has no way yet to give the message group a FIFO topic needs.',
-                      HINT = 'Target a standard topic.';
+                      DETAIL = format('A bus target has no way yet to give the message group a FIFO %s needs.', kind),
+                      HINT = format('Target a standard %s.', kind);
         END IF;
     WHEN 'bus' THEN
         t.target_bus := dest;
