@@ -16,11 +16,15 @@
 #    of the rounds, in events (messages) per second.  After every run the
 #    messages in the target queue are counted: deliveries per event must be 1.
 #    The buses are vacuumed after their rules are created (autovacuum is off).
-# 2. WAL bytes per event: one client, BENCH_WAL_TX transactions of put_events
+# 2. Time per event in one session: the same calls in a loop inside one
+#    transaction (rolled back), no commit and no other client: what the call
+#    itself costs, next to a bus without rules and to building the entries
+#    alone.
+# 3. WAL bytes per event: one client, BENCH_WAL_TX transactions of put_events
 #    of 1 and of 10 entries (and of send for comparison), the difference of
 #    pg_current_wal_insert_lsn() divided by the events (commit records
 #    included).
-# 3. Latency from a put's commit to the call of a function target by the
+# 4. Latency from a put's commit to the call of a function target by the
 #    background worker: the cluster is restarted with the worker on
 #    (courier.databases) and courier.tick_interval = 60s, so that what
 #    delivers within milliseconds is the wake-up at commit, not the tick.
@@ -94,8 +98,8 @@ trap 'exit 130' INT TERM
 PORT=$(free_port 56440)
 say "starting a throwaway cluster in $CLUSTER (port $PORT)"
 # No autovacuum and no checkpoint during a run: WAL counts only what the
-# workload writes.  No background worker for parts 1 and 2 (courier.databases
-# is set for part 3, which restarts the server).
+# workload writes.  No background worker for parts 1 to 3 (courier.databases
+# is set for part 4, which restarts the server).
 start_cluster "$CLUSTER" "$PORT" "courier.databases = ''" "courier.tick_interval = '60s'" \
     "autovacuum = off" "checkpoint_timeout = 1h" "max_wal_size = 8GB" \
     "shared_buffers = 256MB" "log_min_messages = warning"
@@ -151,7 +155,8 @@ SELECT i, CASE i % 10
 
 SELECT courier.create_queue('bus-q');
 SELECT courier.create_queue('bus-send');
-SELECT courier.create_bus(b) FROM unnest(ARRAY['b10', 'b1000', 'b1000p']) AS b;
+-- b0: a bus without rules, for the cost of put_events without routing.
+SELECT courier.create_bus(b) FROM unnest(ARRAY['b0', 'b10', 'b1000', 'b1000p']) AS b;
 DO $$
 DECLARE
     r record;
@@ -240,6 +245,77 @@ done
 med() { awk -v w="$1" '$1 == w { print $2 }' "$WORK/tps.txt" | median; }
 dpe() { awk -v w="$1" '$1 == w { print $3 }' "$WORK/tps.txt" | sort -u | paste -sd/; }
 rounds() { awk -v w="$1" '$1 == w { printf "%s%.0f", (n++ ? ", " : ""), $2 }' "$WORK/tps.txt"; }
+
+# Time per event in one session: put_events (or send) called N times in a
+# loop of one transaction, rolled back; no commit, no concurrency.  What the
+# call itself costs, without the commit that dominates parts 1 and 2.
+# "entry" is the loop and building the entries alone, the part of every
+# other row that is not pg_courier.
+psql_bench >/dev/null <<'SQL'
+CREATE FUNCTION bench.loop(what text, bus text, nrules int, per int, n int) RETURNS float8
+LANGUAGE plpgsql AS $$
+DECLARE
+    t0 timestamptz;
+    k int[];
+    entries jsonb;
+BEGIN
+    t0 := clock_timestamp();
+    FOR i IN 1..n LOOP
+        k := ARRAY(SELECT 1 + floor(random() * nrules)::int FROM generate_series(1, 10));
+        IF what = 'send' AND per = 1 THEN
+            PERFORM courier.send('bus-send', bench.entry(k[1]));
+        ELSIF what = 'send' THEN
+            PERFORM count(*) FROM courier.send_batch('bus-send', ARRAY[
+                bench.entry(k[1]), bench.entry(k[2]), bench.entry(k[3]), bench.entry(k[4]), bench.entry(k[5]),
+                bench.entry(k[6]), bench.entry(k[7]), bench.entry(k[8]), bench.entry(k[9]), bench.entry(k[10])]);
+        ELSE
+            IF per = 1 THEN
+                entries := jsonb_build_array(bench.entry(k[1]));
+            ELSE
+                entries := jsonb_build_array(
+                    bench.entry(k[1]), bench.entry(k[2]), bench.entry(k[3]), bench.entry(k[4]), bench.entry(k[5]),
+                    bench.entry(k[6]), bench.entry(k[7]), bench.entry(k[8]), bench.entry(k[9]), bench.entry(k[10]));
+            END IF;
+            IF what = 'put' THEN
+                PERFORM count(*) FROM courier.put_events(bus, entries);
+            END IF;
+        END IF;
+    END LOOP;
+    RETURN extract(epoch FROM clock_timestamp() - t0) * 1e6 / (n * per);
+END
+$$;
+SQL
+# name -> "what bus nrules entries-per-call events"
+declare -A CPU=(
+    [entry1]="entry - 1000 1 20000"
+    [send1]="send - 1000 1 10000"
+    [put1_0]="put b0 1000 1 10000"
+    [put1_10]="put b10 10 1 10000"
+    [put1_1000]="put b1000 1000 1 10000"
+    [put1_1000p]="put b1000p 1000 1 2000"
+    [entry10]="entry - 1000 10 20000"
+    [send10]="send - 1000 10 20000"
+    [put10_0]="put b0 1000 10 10000"
+    [put10_10]="put b10 10 10 10000"
+    [put10_1000]="put b1000 1000 10 10000"
+    [put10_1000p]="put b1000p 1000 10 2000"
+)
+CPU_ORDER=(entry1 send1 put1_0 put1_10 put1_1000 put1_1000p entry10 send10 put10_0 put10_10 put10_1000 put10_1000p)
+say "time per event in one session: $ROUNDS rounds"
+psql_bench -c "SELECT bench.loop('put', b, 1000, 10, 20) FROM unnest(ARRAY['b0', 'b10', 'b1000', 'b1000p']) AS b" >/dev/null
+: >"$WORK/cpu.txt"
+for round in $(seq 1 "$ROUNDS"); do
+    for w in "${CPU_ORDER[@]}"; do
+        read -r what bus nrules per events <<<"${CPU[$w]}"
+        us=$(psql_bench -At -c "BEGIN" \
+            -c "SELECT round(bench.loop('$what', '$bus', $nrules, $per, $events / $per)::numeric, 2)" -c "ROLLBACK")
+        echo "$w $us" >>"$WORK/cpu.txt"
+    done
+done
+# the best of the rounds: other work on the machine only ever adds time
+us() { awk -v w="$1" '$1 == w { print $2 }' "$WORK/cpu.txt" | sort -g | head -1; }
+usrounds() { awk -v w="$1" '$1 == w { printf "%s%s", (n++ ? ", " : ""), $2 }' "$WORK/cpu.txt"; }
+minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a - b }'; }
 
 # wal NAME: WAL bytes per event over WAL_TX transactions of one client
 wal() {
@@ -351,7 +427,7 @@ mkdir -p "$BENCH_DIR/results"
     echo "# Event bus: put_events throughput, WAL, delivery latency"
     echo
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, PostgreSQL $("$PG_CONFIG" --version | awk '{print $2}'), $FINGERPRINT, checkout $GIT_DESC."
-    echo "Load average (1, 5, 15 min): $LOAD_START at the start, $LOAD_MID after the throughput and WAL parts, $LOAD_END at the end."
+    echo "Load average (1, 5, 15 min): $LOAD_START at the start, $LOAD_MID before the latency part, $LOAD_END at the end."
     echo
     echo "Bus row of b1000 read in $BUS_ROW_PAGES buffers$([ "${BENCH_NO_VACUUM:-0}" = 1 ] && echo ' (BENCH_NO_VACUUM=1: the dead versions its rule changes left are still there)' || echo ' (after VACUUM)')."
     echo
@@ -374,7 +450,23 @@ mkdir -p "$BENCH_DIR/results"
     echo
     echo "1,000 rules / 10 rules, indexed: $(ratio "$(med put1_1000)" "$(med put1_10)") (1 entry), $(ratio "$(med put10_1000)" "$(med put10_10)") (10 entries)." \
          "1,000 prefix rules / 1,000 indexed: $(ratio "$(med put1_1000p)" "$(med put1_1000)") (1 entry), $(ratio "$(med put10_1000p)" "$(med put10_1000)") (10 entries)." \
-         "10 entries / 1 entry per call, 10 rules: $(ratio "$(med put10_10)" "$(med put1_10)") times the events/s."
+         "10 entries / 1 entry per call, 10 rules: $(ratio "$(med put10_10)" "$(med put1_10)") times the events/s;" \
+         "put_events of 10 / send_batch of 10: $(ratio "$(med put10_10)" "$(med send10)") (10 rules), $(ratio "$(med put10_1000)" "$(med send10)") (1,000 rules)."
+    echo
+    echo "Time per event in one session (µs; one transaction of put_events calls in a loop, no commit; best of $ROUNDS rounds):"
+    echo
+    echo "| workload | 1 entry per call | net of entry | 10 entries per call | net of entry | rounds, 1 entry | rounds, 10 entries |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    cpurow() { # cpurow LABEL SUFFIX
+        printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$(us "${2/\#/1}")" "$(minus "$(us "${2/\#/1}")" "$(us entry1)")" \
+            "$(us "${2/\#/10}")" "$(minus "$(us "${2/\#/10}")" "$(us entry10)")" "$(usrounds "${2/\#/1}")" "$(usrounds "${2/\#/10}")"
+    }
+    cpurow "building the entries only (the loop)" "entry#"
+    cpurow "send (1) / send_batch (10)" "send#"
+    cpurow "put_events, bus without rules" "put#_0"
+    cpurow "put_events, 10 rules (indexed)" "put#_10"
+    cpurow "put_events, 1,000 rules (indexed)" "put#_1000"
+    cpurow "put_events, 1,000 prefix rules (one by one)" "put#_1000p"
     echo
     echo "WAL bytes per event (message), one client, $WAL_TX transactions, commit records included:"
     echo
