@@ -2,7 +2,7 @@
 # bench/bus.sh: what courier.put_events() costs, and how soon a function
 # target is called after the put commits.
 #
-#   bash bench/bus.sh                (about 2 minutes; starts its own cluster)
+#   bash bench/bus.sh                (about 1.5 minutes; starts its own cluster)
 #   BENCH_ROUNDS=3 bash bench/bus.sh
 #
 # 1. Throughput (pgbench -M prepared, 4 clients, one call per transaction,
