@@ -191,16 +191,18 @@ typedef struct EventFacts
 	char	   *id;
 	char	   *source;
 	char	   *detail_type;
-	char	   *time;
-	TimestampTz event_time;
+	char	   *time;			/* as the event has it: UTC, to the second */
+	TimestampTz event_time;		/* with its fraction, for archives */
+	TimestampTz occurred_at;	/* time, as a timestamp */
 } EventFacts;
 
 /* Did this transaction write deliveries for the worker to make? */
 static bool wake_at_commit = false;
 static bool xact_callback_registered = false;
 
-static int	RouteEvent(const char *bus_name, Jsonb *event, const EventFacts *facts,
-					   RouteContext *ctx);
+static int	RouteEvent(const char *bus_name, BusCache *bus, Jsonb *event,
+					   const EventFacts *facts, RouteContext *ctx);
+static BusCache *EnterBus(const char *bus_name);
 
 /* The lock that orders put_events() against changes of a bus. */
 static void
@@ -483,6 +485,18 @@ BusRules(const char *bus_name)
 	return entry;
 }
 
+/*
+ * Lock the bus for routing and get its compiled rules.  A call that routes
+ * many events through one bus does this once: the lock is held to the end
+ * of the transaction, and nothing the routing does changes the version.
+ */
+static BusCache *
+EnterBus(const char *bus_name)
+{
+	LockBus(bus_name, AccessShareLock);
+	return BusRules(bus_name);
+}
+
 /* Is the rule named in the replay's list of rules (NULL: every rule)? */
 static bool
 RuleChosen(const RouteContext *ctx, const char *rule_name)
@@ -501,10 +515,15 @@ RuleChosen(const RouteContext *ctx, const char *rule_name)
 	return false;
 }
 
-/* The headers of a message a queue or topic target receives. */
+/*
+ * The headers of a message a queue or topic target receives.  With
+ * envelope, also the envelope keys (for publish(), which reads them from the
+ * headers); a queue delivery gets those straight into its envelope instead
+ * (QueueEnvelope), without a round trip through jsonb.
+ */
 static Jsonb *
 DeliveryHeaders(const char *bus_name, const BusRule *rule, const EventFacts *facts,
-				const RouteContext *ctx)
+				const RouteContext *ctx, bool envelope)
 {
 	JsonbParseState *state = NULL;
 	JsonbValue *res;
@@ -519,11 +538,14 @@ DeliveryHeaders(const char *bus_name, const BusRule *rule, const EventFacts *fac
 	} while (0)
 
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	/* envelope keys (envelope.c): consumers deduplicate on the event id */
-	if (strlen(facts->detail_type) <= 256)
-		PUSH_PAIR("type", facts->detail_type);
-	PUSH_PAIR("idempotency_key", facts->id);
-	PUSH_PAIR("occurred_at", facts->time);
+	if (envelope)
+	{
+		/* envelope keys (envelope.c): consumers deduplicate on the event id */
+		if (pg_mbstrlen(facts->detail_type) <= COURIER_MAX_ENVELOPE_TEXT)
+			PUSH_PAIR("type", facts->detail_type);
+		PUSH_PAIR("idempotency_key", facts->id);
+		PUSH_PAIR("occurred_at", facts->time);
+	}
 	PUSH_PAIR("event_source", facts->source);
 	PUSH_PAIR("bus", bus_name);
 	PUSH_PAIR("rule", rule->rule_name_c);
@@ -532,6 +554,20 @@ DeliveryHeaders(const char *bus_name, const BusRule *rule, const EventFacts *fac
 	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 #undef PUSH_PAIR
 	return JsonbValueToJsonb(res);
+}
+
+/* The envelope of a queue delivery: what DeliveryHeaders' envelope keys say. */
+static void
+QueueEnvelope(CourierEnvelope *env, const char *bus_name, const BusRule *rule,
+			  const EventFacts *facts, const RouteContext *ctx)
+{
+	memset(env, 0, sizeof(*env));
+	if (pg_mbstrlen(facts->detail_type) <= COURIER_MAX_ENVELOPE_TEXT)
+		env->text_fields[ENV_TYPE] = cstring_to_text(facts->detail_type);
+	env->text_fields[ENV_IDEMPOTENCY_KEY] = cstring_to_text(facts->id);
+	env->occurred_at = facts->occurred_at;
+	env->has_occurred_at = true;
+	env->headers = DeliveryHeaders(bus_name, rule, facts, ctx, false);
 }
 
 static int64
@@ -642,10 +678,9 @@ Deliver(const char *bus_name, const BusRule *rule, const BusTarget *target,
 		case TARGET_QUEUE:
 			{
 				CourierNewMessage msg;
-				Jsonb	   *headers = DeliveryHeaders(bus_name, rule, facts, ctx);
 
 				memset(&msg, 0, sizeof(msg));
-				CourierReadEnvelope(headers, &msg.env);
+				QueueEnvelope(&msg.env, bus_name, rule, facts, ctx);
 				msg.payload = input;
 				msg.delay_usec = -1;
 				(void) CourierSendMessage(target->dest, &msg,
@@ -655,7 +690,7 @@ Deliver(const char *bus_name, const BusRule *rule, const BusTarget *target,
 			}
 		case TARGET_TOPIC:
 			(void) CourierPublish(target->dest, input,
-								  DeliveryHeaders(bus_name, rule, facts, ctx), NULL, NULL);
+								  DeliveryHeaders(bus_name, rule, facts, ctx, true), NULL, NULL);
 			break;
 		case TARGET_BUS:
 			{
@@ -669,7 +704,7 @@ Deliver(const char *bus_name, const BusRule *rule, const BusTarget *target,
 				}
 				check_stack_depth();
 				ctx->path = lappend(ctx->path, dest);
-				(void) RouteEvent(dest, event, facts, ctx);
+				(void) RouteEvent(dest, NULL, event, facts, ctx);
 				ctx->path = list_delete_last(ctx->path);
 				break;
 			}
@@ -683,20 +718,21 @@ Deliver(const char *bus_name, const BusRule *rule, const BusTarget *target,
 /*
  * Route one event through a bus: deliver it to the targets of every enabled
  * rule it matches (of the chosen rules, for a replay), and archive it.
- * Returns how many deliveries were made (would be, for a dry run).
+ * Returns how many deliveries were made (would be, for a dry run).  bus is
+ * what EnterBus returned for bus_name in this call, or NULL to enter it here.
  */
 static int
-RouteEvent(const char *bus_name, Jsonb *event, const EventFacts *facts, RouteContext *ctx)
+RouteEvent(const char *bus_name, BusCache *bus, Jsonb *event, const EventFacts *facts,
+		   RouteContext *ctx)
 {
-	BusCache   *bus;
 	int		   *matches;
 	int			nmatches;
 	int			deliveries = 0;
 	int			i,
 				j;
 
-	LockBus(bus_name, AccessShareLock);
-	bus = BusRules(bus_name);
+	if (bus == NULL)
+		bus = EnterBus(bus_name);
 	if (ctx->path == NIL)
 		ctx->path = list_make1(pstrdup(bus_name));
 
@@ -1065,6 +1101,7 @@ BuildEvent(JsonbValue *entry, const char *account, TimestampTz now,
 	facts->detail_type = detail_type;
 	facts->event_time = event_time;
 	facts->time = FormatEventTime(event_time);
+	(void) ParseEventTime(facts->time, &facts->occurred_at);
 
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 	PushString(&state, "version", "0");
@@ -1129,6 +1166,7 @@ courier_put_events(PG_FUNCTION_ARGS)
 	Jsonb	  **built;
 	EventFacts *facts;
 	EntryError *errors;
+	BusCache   *bus;
 
 	CourierArgNotNull(fcinfo, 0, "bus_name");
 	CourierArgNotNull(fcinfo, 1, "events");
@@ -1167,6 +1205,7 @@ courier_put_events(PG_FUNCTION_ARGS)
 	}
 
 	SPI_connect();
+	bus = EnterBus(bus_name);
 	now = CourierWriteBegin();
 	for (i = 0; i < nentries; i++)
 	{
@@ -1177,7 +1216,7 @@ courier_put_events(PG_FUNCTION_ARGS)
 		memset(&ctx, 0, sizeof(ctx));
 		ctx.now = now;
 		ctx.ingested_at = now;
-		(void) RouteEvent(bus_name, built[i], &facts[i], &ctx);
+		(void) RouteEvent(bus_name, bus, built[i], &facts[i], &ctx);
 	}
 	CourierWriteEnd();
 	SPI_finish();
@@ -1284,10 +1323,11 @@ courier_route_event(PG_FUNCTION_ARGS)
 				 errmsg("event is not a whole EventBridge event"),
 				 errdetail("An event has string fields id, source, detail-type and time.")));
 
+	facts.occurred_at = facts.event_time;
 	SPI_connect();
 	ctx.now = CourierWriteBegin();
 	ctx.ingested_at = ctx.now;
-	n = RouteEvent(bus_name, event, &facts, &ctx);
+	n = RouteEvent(bus_name, NULL, event, &facts, &ctx);
 	CourierWriteEnd();
 	SPI_finish();
 	PG_RETURN_INT32(n);

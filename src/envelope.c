@@ -29,7 +29,6 @@
 #include "envelope.h"
 
 #define COURIER_MAX_HEADER_NAME		256
-#define COURIER_MAX_ENVELOPE_TEXT	256
 
 static const char *const text_keys[ENV_NUM_TEXT] = {
 	"type", "correlation_id", "causation_id", "idempotency_key", "tenant_id"

@@ -11,6 +11,9 @@
 #include "datatype/timestamp.h"
 #include "utils/jsonb.h"
 
+/* Longest text envelope field, in characters. */
+#define COURIER_MAX_ENVELOPE_TEXT	256
+
 /* Text envelope fields, in the order the SQL statements bind them. */
 typedef enum CourierEnvelopeText
 {
