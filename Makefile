@@ -29,7 +29,13 @@ OBJS = \
 	src/stats.o \
 	src/bus.o \
 	src/bus_input.o \
-	src/bus_delivery.o
+	src/bus_delivery.o \
+	src/asl_json.o \
+	src/asl_path.o \
+	src/asl_io.o \
+	src/asl_template.o \
+	src/asl_intrinsics.o \
+	src/asl_choice.o
 
 # Order matters: later parts use objects created by earlier ones.
 SQL_PARTS = \
@@ -44,6 +50,7 @@ SQL_PARTS = \
 	sql/parts/75_bus_input.sql \
 	sql/parts/80_buses.sql \
 	sql/parts/84_bus_archives.sql \
+	sql/parts/87_asl_dataflow.sql \
 	sql/parts/90_privileges.sql
 
 INSTALL_SQL = sql/$(EXTENSION)--$(EXTVERSION).sql

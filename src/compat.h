@@ -128,4 +128,16 @@ CourierDecodeDateTime(char **field, int *ftype, int nf, int *dtype,
 	DecodeDateTime((field), (ftype), (nf), (dtype), (tm), (fsec), (tzp))
 #endif
 
+/*
+ * pg_cryptohash_final takes the digest buffer's length from 15 on, and
+ * SHA-1 is a cryptohash type from 15 on (States.Hash, asl_intrinsics.c).
+ */
+#include "common/cryptohash.h"
+#if PG_VERSION_NUM >= 150000
+#define CourierCryptohashFinal(ctx, dest, len) pg_cryptohash_final((ctx), (dest), (len))
+#define COURIER_HAS_CRYPTOHASH_SHA1 1
+#else
+#define CourierCryptohashFinal(ctx, dest, len) pg_cryptohash_final((ctx), (dest))
+#endif
+
 #endif							/* COURIER_COMPAT_H */
