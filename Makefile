@@ -29,7 +29,8 @@ OBJS = \
 	src/stats.o \
 	src/bus.o \
 	src/bus_input.o \
-	src/bus_delivery.o
+	src/bus_delivery.o \
+	src/asl_validate.o
 
 # Order matters: later parts use objects created by earlier ones.
 SQL_PARTS = \
@@ -44,6 +45,7 @@ SQL_PARTS = \
 	sql/parts/75_bus_input.sql \
 	sql/parts/80_buses.sql \
 	sql/parts/84_bus_archives.sql \
+	sql/parts/86_asl_validate.sql \
 	sql/parts/90_privileges.sql
 
 INSTALL_SQL = sql/$(EXTENSION)--$(EXTVERSION).sql
