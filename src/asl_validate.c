@@ -105,7 +105,7 @@ typedef enum AslStateType
 } AslStateType;
 
 static const char *const state_type_names[] = {
-	"Task", "Pass", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map"
+	"Task", "Pass", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map", NULL
 };
 
 /*
@@ -382,9 +382,13 @@ AslError(const char *where, const char *field, const char *hint,
 			 hint != NULL ? errhint("%s", hint) : 0));
 }
 
-/* "A, B, C and D", for hints. */
+/*
+ * "A, B, C and D", for hints; each name after prefix, in quotes if quote,
+ * the last joined with conj ("and", "or").
+ */
 static char *
-JoinNames(const char *const *names)
+JoinList(const char *const *names, const char *prefix, bool quote,
+		 const char *conj)
 {
 	StringInfoData s;
 	int			n = 0;
@@ -396,11 +400,13 @@ JoinNames(const char *const *names)
 	for (i = 0; i < n; i++)
 	{
 		if (i > 0)
-			appendStringInfoString(&s, i == n - 1 ? " and " : ", ");
-		appendStringInfoString(&s, names[i]);
+			appendStringInfo(&s, i == n - 1 ? " %s " : ", ", conj);
+		appendStringInfo(&s, quote ? "\"%s%s\"" : "%s%s", prefix, names[i]);
 	}
 	return s.data;
 }
+
+#define JoinNames(names) JoinList((names), "", false, "and")
 
 /* A field path below another: "Retry[0]" + "MaxAttempts". */
 static char *
@@ -666,9 +672,14 @@ CheckEnum(const JsonbValue *v, const char *const *values, const char *where,
 		  const char *field, const char *name)
 {
 	CheckString(v, where, field, name);
-	if (!InList(values, v->val.string.val, v->val.string.len))
-		AslError(where, field, psprintf("\"%s\" is one of %s.", name, JoinNames(values)),
-				 "\"%s\" cannot be %s", name, ValueText(v));
+	if (InList(values, v->val.string.val, v->val.string.len))
+		return;
+	if (values[1] == NULL)
+		AslError(where, field, NULL, "\"%s\" must be \"%s\", not %s",
+				 name, values[0], ValueText(v));
+	AslError(where, field,
+			 psprintf("\"%s\" is %s.", name, JoinList(values, "", true, "or")),
+			 "\"%s\" cannot be %s", name, ValueText(v));
 }
 
 /* An integral JSON number, capped at +-10^15 (false if not one). */
@@ -891,8 +902,8 @@ CheckIntrinsic(const char *s, int len, const char *where, const char *field,
 				 "\"%s\" is not an intrinsic function call: %s", name, Quoted(s, len));
 	if (!InList(intrinsic_functions, fn, strlen(fn)))
 		AslError(where, field,
-				 psprintf("The intrinsic functions are States.%s.",
-						  JoinNames(intrinsic_functions)),
+				 psprintf("The intrinsic functions are %s.",
+						  JoinList(intrinsic_functions, "States.", false, "and")),
 				 "unknown intrinsic function \"States.%s\"", fn);
 	while (len > 0 && isspace((unsigned char) s[len - 1]))
 		len--;
@@ -1975,10 +1986,10 @@ ValidateState(AslCtx *cx, JsonbContainer *st, AslNode *node)
 				 psprintf("The types of state are %s.", JoinNames(state_type_names)),
 				 "state has no \"Type\"");
 	CheckString(v, where, "Type", "Type");
-	for (t = 0; t < (int) lengthof(state_type_names); t++)
+	for (t = 0; state_type_names[t] != NULL; t++)
 		if (IsStringValue(v, state_type_names[t]))
 			break;
-	if (t >= (int) lengthof(state_type_names))
+	if (state_type_names[t] == NULL)
 		AslError(where, "Type",
 				 psprintf("The types of state are %s (with this capitalisation).",
 						  JoinNames(state_type_names)),
