@@ -35,7 +35,8 @@ OBJS = \
 	src/asl_io.o \
 	src/asl_template.o \
 	src/asl_intrinsics.o \
-	src/asl_choice.o
+	src/asl_choice.o \
+	src/asl_validate.o
 
 # Order matters: later parts use objects created by earlier ones.
 SQL_PARTS = \
@@ -50,6 +51,7 @@ SQL_PARTS = \
 	sql/parts/75_bus_input.sql \
 	sql/parts/80_buses.sql \
 	sql/parts/84_bus_archives.sql \
+	sql/parts/86_asl_validate.sql \
 	sql/parts/87_asl_dataflow.sql \
 	sql/parts/90_privileges.sql
 

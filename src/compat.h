@@ -140,4 +140,27 @@ CourierDecodeDateTime(char **field, int *ftype, int nf, int *dtype,
 #define CourierCryptohashFinal(ctx, dest, len) pg_cryptohash_final((ctx), (dest))
 #endif
 
+/*
+ * The JSON parser's semantic actions return an error code from 16 on (void
+ * before); its lexer context is made from a caller's struct (or NULL) from
+ * 17 on.  Actions are declared COURIER_JSON_ACTION and end with
+ * COURIER_JSON_ACTION_DONE.
+ */
+#include "common/jsonapi.h"
+#include "mb/pg_wchar.h"
+#if PG_VERSION_NUM >= 160000
+#define COURIER_JSON_ACTION JsonParseErrorType
+#define COURIER_JSON_ACTION_DONE return JSON_SUCCESS
+#else
+#define COURIER_JSON_ACTION void
+#define COURIER_JSON_ACTION_DONE return
+#endif
+#if PG_VERSION_NUM >= 170000
+#define CourierJsonLexContext(json, len) \
+	makeJsonLexContextCstringLen(NULL, (json), (len), GetDatabaseEncoding(), true)
+#else
+#define CourierJsonLexContext(json, len) \
+	makeJsonLexContextCstringLen((json), (len), GetDatabaseEncoding(), true)
+#endif
+
 #endif							/* COURIER_COMPAT_H */
