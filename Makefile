@@ -36,7 +36,8 @@ OBJS = \
 	src/asl_template.o \
 	src/asl_intrinsics.o \
 	src/asl_choice.o \
-	src/asl_validate.o
+	src/asl_validate.o \
+	src/workflow.o
 
 # Order matters: later parts use objects created by earlier ones.
 SQL_PARTS = \
@@ -53,13 +54,14 @@ SQL_PARTS = \
 	sql/parts/84_bus_archives.sql \
 	sql/parts/86_asl_validate.sql \
 	sql/parts/87_asl_dataflow.sql \
+	sql/parts/88_workflows.sql \
 	sql/parts/90_privileges.sql
 
 INSTALL_SQL = sql/$(EXTENSION)--$(EXTVERSION).sql
 # Hand-written upgrade scripts (sql/pg_courier--X.Y--X.Z.sql) and frozen
 # install scripts of released versions are committed; they all ship.
 DATA = $(INSTALL_SQL) $(filter-out $(INSTALL_SQL),$(wildcard sql/$(EXTENSION)--*.sql))
-EXTRA_CLEAN = $(INSTALL_SQL)
+EXTRA_CLEAN = $(INSTALL_SQL) src/sqlstate_names.h
 
 # pg_regress suites: test/sql/NAME.sql, expected output in expected/NAME.out
 # (test/expected is a link to the top-level expected/ folder).
@@ -84,6 +86,12 @@ $(INSTALL_SQL): $(SQL_PARTS) $(EXTENSION).control
 	   for f in $(SQL_PARTS); do printf '\n-- %s\n' "$$f"; cat "$$f"; done; } > $@
 
 $(OBJS): $(wildcard src/*.h)
+
+# SQLSTATE -> condition name (unique_violation, ...) for workflow errors,
+# from the server's own list.
+src/sqlstate_names.h: $(shell $(PG_CONFIG) --includedir-server)/utils/errcodes.h
+	awk '/^#define ERRCODE_/ && /MAKE_SQLSTATE/ { n = substr($$2, 9); printf "{%s, \"%s\"},\n", $$2, tolower(n) }' $< > $@
+src/workflow.o: src/sqlstate_names.h
 
 # The two commands of the README, and their helpers (scripts/).
 .PHONY: run stop test bench reliability

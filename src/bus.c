@@ -12,7 +12,8 @@
  *	            setting courier.region) and time filled in
  *	  rule      an event pattern (pattern.c) on a bus, enabled or not
  *	  target    where a rule sends the events it matched: a queue, a topic,
- *	            another bus, or a function; with its input shaping
+ *	            another bus, a function, or a state machine (an execution
+ *	            started with the event); with its input shaping
  *	            (bus_input.c)
  *	  delivery  one event on its way to one target
  *	  route     match an event against the bus's enabled rules and deliver it
@@ -20,11 +21,12 @@
  *
  * Routing is transactional: queue, topic and bus targets are delivered in
  * the caller's transaction, through the queue's own send path and the
- * topic's publish, so a rollback delivers nothing.  Function targets are
- * not called here: a delivery row goes into courier.bus_deliveries, in the
- * same transaction, and tick() makes the call later in a subtransaction of
- * its own (bus_delivery.c), so a failing function never affects the
- * producer or the other targets.
+ * topic's publish, so a rollback delivers nothing.  Function and state
+ * machine targets are not called here: a delivery row goes into
+ * courier.bus_deliveries, in the same transaction, and tick() makes the call
+ * (or starts the execution) later in a subtransaction of its own
+ * (bus_delivery.c), so a failing function never affects the producer or the
+ * other targets.
  *
  * An entry that is invalid fails alone: put_events() checks every entry
  * before routing any, reports the failures by position (AWS's error codes),
@@ -120,7 +122,8 @@ typedef enum BusTargetKind
 	TARGET_QUEUE,
 	TARGET_TOPIC,
 	TARGET_BUS,
-	TARGET_FUNCTION
+	TARGET_FUNCTION,
+	TARGET_STATE_MACHINE
 } BusTargetKind;
 
 typedef struct BusTarget
@@ -297,6 +300,8 @@ TargetKind(const char *kind)
 		return TARGET_BUS;
 	if (strcmp(kind, "function") == 0)
 		return TARGET_FUNCTION;
+	if (strcmp(kind, "state_machine") == 0)
+		return TARGET_STATE_MACHINE;
 	elog(ERROR, "unknown bus target kind \"%s\"", kind);
 }
 
@@ -709,6 +714,7 @@ Deliver(const char *bus_name, const BusRule *rule, const BusTarget *target,
 				break;
 			}
 		case TARGET_FUNCTION:
+		case TARGET_STATE_MACHINE:
 			AddDelivery(bus_name, rule, target, event, input, ctx);
 			break;
 	}
@@ -769,8 +775,8 @@ RouteEvent(const char *bus_name, BusCache *bus, Jsonb *event, const EventFacts *
 				continue;
 			if (Deliver(bus_name, rule, target, event, facts, ctx))
 			{
-				/* function targets count their invocations when called */
-				if (target->kind != TARGET_FUNCTION)
+				/* asynchronous targets count their invocations when made */
+				if (target->kind != TARGET_FUNCTION && target->kind != TARGET_STATE_MACHINE)
 					CourierStatsAdd(COURIER_STATS_TARGET, target->target_key,
 									COURIER_TARGET_INVOCATIONS, 1);
 			}

@@ -1,13 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * bus_delivery.c
- *	  Deliveries to function targets: attempts, retries with backoff, and
- *	  dead letters.
+ *	  Deliveries to function and state machine targets: attempts, retries
+ *	  with backoff, and dead letters.
  *
  * Vocabulary:
  *	  delivery  a row of courier.bus_deliveries: one event on its way to one
  *	            function target, written by put_events() (bus.c)
- *	  attempt   one call of the target's function with the delivery's input,
+ *	  attempt   one call of the target's function with the delivery's input
+ *	            (for a state machine target: one start_execution() with it),
  *	            in a subtransaction of its own, as the role that put the
  *	            target (targets.run_as)
  *	  retry     an attempt after the first; the delivery waits for it with
@@ -81,7 +82,8 @@ typedef struct Delivery
 	int32		attempts;
 	Jsonb	   *event;
 	Jsonb	   *input;
-	char	   *function_name;	/* regprocedure text; NULL: target gone */
+	char	   *function_name;	/* regprocedure text, for function targets */
+	char	   *state_machine;	/* for state machine targets */
 	char	   *run_as;
 	int32		max_retry_attempts;
 	int32		max_event_age;	/* seconds */
@@ -153,7 +155,7 @@ Attempt(const Delivery *d, AttemptError *err)
 	ResourceOwner oldowner = CurrentResourceOwner;
 	bool		ok = true;
 
-	if (d->function_name == NULL)
+	if (d->target == NULL)
 	{
 		NotRetryable(err, ERRCODE_UNDEFINED_OBJECT, "the target was removed");
 		return false;
@@ -165,14 +167,14 @@ Attempt(const Delivery *d, AttemptError *err)
 					 psprintf("role \"%s\" of the target does not exist", d->run_as));
 		return false;
 	}
-	fnoid = LookupFunction(d->function_name);
-	if (!OidIsValid(fnoid))
+	fnoid = d->function_name ? LookupFunction(d->function_name) : InvalidOid;
+	if (d->function_name != NULL && !OidIsValid(fnoid))
 	{
 		NotRetryable(err, ERRCODE_UNDEFINED_FUNCTION,
 					 psprintf("function %s does not exist", d->function_name));
 		return false;
 	}
-	if (CourierProcAclCheck(fnoid, role, ACL_EXECUTE) != ACLCHECK_OK)
+	if (d->function_name != NULL && CourierProcAclCheck(fnoid, role, ACL_EXECUTE) != ACLCHECK_OK)
 	{
 		NotRetryable(err, ERRCODE_INSUFFICIENT_PRIVILEGE,
 					 psprintf("permission denied for function %s", d->function_name));
@@ -188,12 +190,27 @@ Attempt(const Delivery *d, AttemptError *err)
 		FmgrInfo	flinfo;
 
 		SetUserIdAndSecContext(role, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-		/* any result is success, NULL (a void function) included */
-		fmgr_info(fnoid, &flinfo);
-		InitFunctionCallInfoData(*fcinfo, &flinfo, 1, InvalidOid, NULL, NULL);
-		fcinfo->args[0].value = JsonbPGetDatum(d->input);
-		fcinfo->args[0].isnull = false;
-		(void) FunctionCallInvoke(fcinfo);
+		if (d->state_machine != NULL)
+		{
+			/* a state machine target: an execution with the input */
+			Oid			argtypes[2] = {TEXTOID, JSONBOID};
+			Datum		values[2];
+
+			values[0] = CStringGetTextDatum(d->state_machine);
+			values[1] = JsonbPGetDatum(d->input);
+			if (SPI_execute_with_args("SELECT courier.start_execution($1, $2)",
+									  2, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+				elog(ERROR, "courier: start_execution for a bus target failed");
+		}
+		else
+		{
+			/* any result is success, NULL (a void function) included */
+			fmgr_info(fnoid, &flinfo);
+			InitFunctionCallInfoData(*fcinfo, &flinfo, 1, InvalidOid, NULL, NULL);
+			fcinfo->args[0].value = JsonbPGetDatum(d->input);
+			fcinfo->args[0].isnull = false;
+			(void) FunctionCallInvoke(fcinfo);
+		}
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
@@ -434,7 +451,7 @@ Process(const Delivery *d, TimestampTz now, DeliveryCounts *counts)
 	}
 
 	/* exhausted */
-	if (d->dead_letter_queue == NULL || d->function_name == NULL)
+	if (d->dead_letter_queue == NULL || d->target == NULL)
 	{
 		DeleteDelivery(d);
 		CourierStatsAdd(COURIER_STATS_TARGET, d->target_key, COURIER_TARGET_DROPPED, 1);
@@ -496,7 +513,7 @@ courier_deliver_bus_events(PG_FUNCTION_ARGS)
 					   "SELECT d.delivery_id, d.bus_name, d.rule_name, d.target_key,"
 					   "       d.ingested_at, d.attempts, d.event, d.input,"
 					   "       t.function_name, t.run_as::pg_catalog.text, t.max_retry_attempts,"
-					   "       t.max_event_age, t.dead_letter_queue, t.target"
+					   "       t.max_event_age, t.dead_letter_queue, t.target, t.state_machine_name"
 					   "  FROM courier.bus_deliveries AS d"
 					   "  LEFT JOIN courier.targets AS t"
 					   "    ON t.target_key OPERATOR(pg_catalog.=) d.target_key"
@@ -538,6 +555,7 @@ courier_deliver_bus_events(PG_FUNCTION_ARGS)
 		d->max_event_age = isnull ? 0 : DatumGetInt32(v);
 		d->dead_letter_queue = TextColumn(tup, desc, 13);
 		d->target = CStringColumn(tup, desc, 14);
+		d->state_machine = CStringColumn(tup, desc, 15);
 	}
 	MemoryContextSwitchTo(oldcxt);
 

@@ -267,18 +267,13 @@ RunTick(MemoryContext loop_context)
 	return RunStatement(loop_context, "courier.tick()", "SELECT courier.tick()", NULL);
 }
 
-/* The deliveries that woke us; true when there may be more due. */
+/* The work that woke us; true when there may be more due. */
 static bool
 RunDeliveries(MemoryContext loop_context)
 {
 	bool		more;
 
-	if (!RunStatement(loop_context, "courier._deliver_bus_events(timestamptz,integer)",
-					  "SELECT (courier._deliver_bus_events(courier.now(), "
-					  CppAsString2(COURIER_WAKE_DELIVERIES) ")"
-					  "        OPERATOR(pg_catalog.->>) 'bus_deliveries_taken')::pg_catalog.int4"
-					  "       OPERATOR(pg_catalog.>=) " CppAsString2(COURIER_WAKE_DELIVERIES),
-					  &more))
+	if (!RunStatement(loop_context, "courier._run_woken()", "SELECT courier._run_woken()", &more))
 		return false;
 	return more;
 }

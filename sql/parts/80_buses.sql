@@ -59,6 +59,7 @@ CREATE TABLE courier.targets (
     topic_name              text COLLATE "C",
     target_bus              text COLLATE "C",
     function_name           text,
+    state_machine_name      text COLLATE "C",
     run_as                  name NOT NULL,
     input                   jsonb,
     input_path              text,
@@ -82,7 +83,7 @@ CREATE TABLE courier.targets (
         CHECK (target_id OPERATOR(pg_catalog.~) '^[A-Za-z0-9._-]+$'
                AND pg_catalog.length(target_id) OPERATOR(pg_catalog.<=) 64),
     CONSTRAINT targets_kind_check
-        CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['queue', 'topic', 'bus', 'function'])),
+        CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['queue', 'topic', 'bus', 'function', 'state_machine'])),
     CONSTRAINT targets_retry_check
         CHECK (max_retry_attempts OPERATOR(pg_catalog.>=) 0
                AND max_retry_attempts OPERATOR(pg_catalog.<=) 185
@@ -541,12 +542,6 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = 'A target is queue:NAME, topic:NAME, bus:NAME, function:SCHEMA.NAME or state_machine:NAME.';
     END IF;
-    IF kind = 'state_machine' THEN
-        RAISE EXCEPTION 'state machine targets are not supported yet'
-            USING ERRCODE = 'feature_not_supported',
-                  DETAIL = 'pg_courier 0.2 has no workflow engine.',
-                  HINT = 'Target a function that starts the work, or a queue.';
-    END IF;
 
     -- retry policy: EventBridge's keys and ranges
     IF retry_policy IS NOT NULL THEN
@@ -656,11 +651,18 @@ BEGIN
                       DETAIL = 'A function target is called as the role that puts the target.';
         END IF;
         t.function_name := fn::text;
+    WHEN 'state_machine' THEN
+        t.state_machine_name := dest;
+        IF NOT EXISTS (SELECT 1 FROM courier.state_machines AS m WHERE m.state_machine_name = dest) THEN
+            RAISE EXCEPTION 'state machine "%" does not exist', dest
+                USING ERRCODE = 'undefined_object',
+                      HINT = 'Create it first with courier.create_state_machine().';
+        END IF;
     END CASE;
 
     IF t.dead_letter_queue IS NOT NULL THEN
-        IF kind <> 'function' THEN
-            RAISE EXCEPTION 'only function targets have a dead-letter queue'
+        IF kind NOT IN ('function', 'state_machine') THEN
+            RAISE EXCEPTION 'only function and state machine targets have a dead-letter queue'
                 USING ERRCODE = 'invalid_parameter_value',
                       DETAIL = 'Queue, topic and bus targets are delivered in the put_events() transaction: they succeed or the call fails.';
         END IF;
@@ -671,8 +673,8 @@ BEGIN
                       HINT = 'A target''s dead-letter queue is a standard queue; create it with courier.create_queue().';
         END IF;
     END IF;
-    IF retry_policy IS NOT NULL AND kind <> 'function' THEN
-        RAISE EXCEPTION 'only function targets have a retry policy'
+    IF retry_policy IS NOT NULL AND kind NOT IN ('function', 'state_machine') THEN
+        RAISE EXCEPTION 'only function and state machine targets have a retry policy'
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = 'Queue, topic and bus targets are delivered in the put_events() transaction: they succeed or the call fails.';
     END IF;
@@ -765,7 +767,7 @@ BEGIN
     RETURN QUERY
     SELECT t.rule_name COLLATE "default", t.target_id COLLATE "default", t.target,
            t.input, t.input_path, t.input_transformer,
-           CASE WHEN t.kind = 'function'
+           CASE WHEN t.kind IN ('function', 'state_machine')
                 THEN jsonb_build_object('MaximumRetryAttempts', t.max_retry_attempts,
                                         'MaximumEventAgeInSeconds', t.max_event_age) END,
            t.dead_letter_queue COLLATE "default", t.run_as, t.created_at

@@ -128,7 +128,7 @@ SELECT * FROM pg_temp.rejects($$SELECT courier.put_target('shop', 'orders', 'x',
 SELECT * FROM pg_temp.rejects($$SELECT courier.put_target('shop', 'orders', 'x', 'lambda:f')$$,
                               '22023', 'an unknown target kind');
 SELECT * FROM pg_temp.rejects($$SELECT courier.put_target('shop', 'orders', 'x', 'state_machine:m')$$,
-                              '0A000', 'a state machine target');
+                              '42704', 'a missing state machine');
 SELECT * FROM pg_temp.rejects($$SELECT courier.put_target('shop', 'orders', 'x', 'queue:nope')$$,
                               '42704', 'a missing queue');
 SELECT * FROM pg_temp.rejects($$SELECT courier.put_target('shop', 'orders', 'x', 'queue:bus_fifo.fifo')$$,

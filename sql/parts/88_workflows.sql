@@ -1,0 +1,481 @@
+-- Workflows (Step Functions): state machines in the Amazon States Language,
+-- executions advanced by tick() (src/workflow.c), and their history.
+-- Administration is PL/pgSQL.  See docs/workflows.md.
+
+-- State machines: a name and the version new executions start on.
+CREATE TABLE courier.state_machines (
+    created_at          timestamptz NOT NULL,
+    updated_at          timestamptz NOT NULL,
+    current_version     integer NOT NULL,
+    state_machine_name  text COLLATE "C" NOT NULL,
+    CONSTRAINT state_machines_pkey PRIMARY KEY (state_machine_name),
+    CONSTRAINT state_machines_name_check
+        CHECK (state_machine_name OPERATOR(pg_catalog.~) '^[A-Za-z0-9_-]+$'
+               AND pg_catalog.length(state_machine_name) OPERATOR(pg_catalog.<=) 80)
+);
+COMMENT ON TABLE courier.state_machines IS 'pg_courier state machines (one row per machine; definitions in state_machine_versions)';
+
+-- Every definition a machine has had: an execution runs to its end on the
+-- version it started with.
+CREATE TABLE courier.state_machine_versions (
+    state_machine_name  text COLLATE "C" NOT NULL,
+    version             integer NOT NULL,
+    created_at          timestamptz NOT NULL,
+    definition          jsonb NOT NULL,
+    CONSTRAINT state_machine_versions_pkey PRIMARY KEY (state_machine_name, version),
+    CONSTRAINT state_machine_versions_machine_fkey FOREIGN KEY (state_machine_name)
+        REFERENCES courier.state_machines (state_machine_name) ON DELETE CASCADE
+);
+COMMENT ON TABLE courier.state_machine_versions IS 'pg_courier state machine definitions, one row per version';
+
+CREATE SEQUENCE courier.execution_id_seq AS bigint;
+
+-- Executions.  A running execution is at one state (current_state, with the
+-- input it entered with); next_step_at says when tick() advances it: now or
+-- in the past when it can run, the end of a Wait or of a retry's backoff,
+-- NULL once it ended.  state_phase: 0 the state is to be entered, 1 a Wait
+-- is under way, 2 a retry's backoff is; retry_counts: per retrier of the
+-- current state, the retries made.  status as Step Functions:
+-- RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED.
+CREATE TABLE courier.executions (
+    execution_id        bigint NOT NULL,
+    state_machine_name  text COLLATE "C" NOT NULL,
+    execution_name      text COLLATE "C" NOT NULL,
+    version             integer NOT NULL,
+    status              text NOT NULL,
+    started_at          timestamptz NOT NULL,
+    stopped_at          timestamptz,
+    timeout_at          timestamptz,
+    next_step_at        timestamptz,
+    current_state       text,
+    state_entered_at    timestamptz,
+    state_phase         smallint NOT NULL DEFAULT 0,
+    retry_counts        integer[],
+    redrive_count       integer NOT NULL DEFAULT 0,
+    started_by          name NOT NULL,
+    error               text,
+    cause               text,
+    input               jsonb NOT NULL,
+    state_input         jsonb,
+    output              jsonb,
+    CONSTRAINT executions_pkey PRIMARY KEY (state_machine_name, execution_name),
+    CONSTRAINT executions_id_key UNIQUE (execution_id),
+    CONSTRAINT executions_version_fkey FOREIGN KEY (state_machine_name, version)
+        REFERENCES courier.state_machine_versions (state_machine_name, version) ON DELETE CASCADE,
+    CONSTRAINT executions_name_check
+        CHECK (execution_name OPERATOR(pg_catalog.~) '^[A-Za-z0-9_.-]+$'
+               AND pg_catalog.length(execution_name) OPERATOR(pg_catalog.<=) 80),
+    CONSTRAINT executions_status_check
+        CHECK (status OPERATOR(pg_catalog.=) ANY
+               (ARRAY['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED']))
+);
+COMMENT ON TABLE courier.executions IS 'pg_courier workflow executions: status, current state, input and output';
+CREATE INDEX executions_due_idx ON courier.executions (next_step_at) WHERE status = 'RUNNING';
+
+-- What happened to each execution, in order, with Step Functions' event
+-- type names (ExecutionStarted, PassStateEntered, TaskScheduled, ...).
+CREATE TABLE courier.execution_history (
+    execution_id        bigint NOT NULL,
+    event_id            integer NOT NULL,
+    previous_event_id   integer NOT NULL,
+    "timestamp"         timestamptz NOT NULL,
+    type                text NOT NULL,
+    details             jsonb NOT NULL,
+    CONSTRAINT execution_history_pkey PRIMARY KEY (execution_id, event_id)
+);
+COMMENT ON TABLE courier.execution_history IS 'pg_courier execution history events (Step Functions event types)';
+
+-- A bus target may start executions (sql/parts/80_buses.sql): the machine
+-- it names cannot be deleted while it does.
+ALTER TABLE courier.targets
+    ADD CONSTRAINT targets_state_machine_fkey FOREIGN KEY (state_machine_name)
+        REFERENCES courier.state_machines (state_machine_name);
+CREATE INDEX targets_state_machine_idx ON courier.targets (state_machine_name)
+    WHERE state_machine_name IS NOT NULL;
+
+SELECT pg_catalog.pg_extension_config_dump('courier.state_machines', '');
+SELECT pg_catalog.pg_extension_config_dump('courier.state_machine_versions', '');
+SELECT pg_catalog.pg_extension_config_dump('courier.executions', '');
+SELECT pg_catalog.pg_extension_config_dump('courier.execution_history', '');
+SELECT pg_catalog.pg_extension_config_dump('courier.execution_id_seq', '');
+
+CREATE FUNCTION courier._check_state_machine_name(state_machine_name text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM courier._require('state_machine_name', state_machine_name IS NULL);
+    IF state_machine_name !~ '^[A-Za-z0-9_-]+$' OR length(state_machine_name) > 80 THEN
+        RAISE EXCEPTION 'invalid state machine name "%"', state_machine_name
+            USING ERRCODE = 'invalid_name',
+                  DETAIL = 'A state machine name has 1 to 80 characters: letters, digits, "_" and "-".';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION courier.create_state_machine(state_machine_name text, definition jsonb)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ts timestamptz := courier.now();
+BEGIN
+    PERFORM courier._check_state_machine_name(state_machine_name);
+    PERFORM courier._require('definition', definition IS NULL);
+    PERFORM courier.validate_state_machine_definition(definition);
+    INSERT INTO courier.state_machines AS m (created_at, updated_at, current_version, state_machine_name)
+    VALUES (ts, ts, 1, create_state_machine.state_machine_name)
+        ON CONFLICT ON CONSTRAINT state_machines_pkey DO NOTHING;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'state machine "%" already exists', state_machine_name
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'Change its definition with courier.update_state_machine().';
+    END IF;
+    INSERT INTO courier.state_machine_versions (state_machine_name, version, created_at, definition)
+    VALUES (state_machine_name, 1, ts, definition);
+    PERFORM courier._audit('create_state_machine', 'state_machine', state_machine_name,
+                           jsonb_build_object('version', 1));
+    RETURN 1;
+END
+$$;
+COMMENT ON FUNCTION courier.create_state_machine(text, jsonb) IS
+    'create a state machine from an Amazon States Language definition (validated); returns its version, 1';
+
+CREATE FUNCTION courier.update_state_machine(state_machine_name text, definition jsonb)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v integer;
+    ts timestamptz := courier.now();
+BEGIN
+    PERFORM courier._check_state_machine_name(state_machine_name);
+    PERFORM courier._require('definition', definition IS NULL);
+    PERFORM courier.validate_state_machine_definition(definition);
+    UPDATE courier.state_machines AS m
+       SET current_version = m.current_version + 1, updated_at = ts
+     WHERE m.state_machine_name = update_state_machine.state_machine_name
+    RETURNING m.current_version INTO v;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'state machine "%" does not exist', state_machine_name
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'courier.list_state_machines() shows the state machines there are.';
+    END IF;
+    INSERT INTO courier.state_machine_versions (state_machine_name, version, created_at, definition)
+    VALUES (state_machine_name, v, ts, definition);
+    PERFORM courier._audit('update_state_machine', 'state_machine', state_machine_name,
+                           jsonb_build_object('version', v));
+    RETURN v;
+END
+$$;
+COMMENT ON FUNCTION courier.update_state_machine(text, jsonb) IS
+    'give a state machine a new definition (a new version); running executions finish on theirs';
+
+CREATE FUNCTION courier.delete_state_machine(state_machine_name text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    running bigint;
+    total bigint;
+BEGIN
+    PERFORM courier._check_state_machine_name(state_machine_name);
+    PERFORM 1 FROM courier.state_machines AS m
+     WHERE m.state_machine_name = delete_state_machine.state_machine_name FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'state machine "%" does not exist', state_machine_name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT count(*) FILTER (WHERE e.status = 'RUNNING'), count(*) INTO running, total
+      FROM courier.executions AS e
+     WHERE e.state_machine_name = delete_state_machine.state_machine_name;
+    IF running > 0 THEN
+        RAISE EXCEPTION 'state machine "%" has % running executions', state_machine_name, running
+            USING ERRCODE = 'object_in_use',
+                  HINT = 'Let them finish, or stop them with courier.stop_execution().';
+    END IF;
+    DELETE FROM courier.execution_history AS h
+     WHERE h.execution_id IN (SELECT e.execution_id FROM courier.executions AS e
+                               WHERE e.state_machine_name = delete_state_machine.state_machine_name);
+    DELETE FROM courier.state_machines AS m
+     WHERE m.state_machine_name = delete_state_machine.state_machine_name;
+    PERFORM courier._audit('delete_state_machine', 'state_machine', state_machine_name,
+                           jsonb_build_object('executions', total));
+END
+$$;
+COMMENT ON FUNCTION courier.delete_state_machine(text) IS
+    'delete a state machine with its versions and finished executions (refused while one runs)';
+
+CREATE FUNCTION courier.list_state_machines()
+RETURNS TABLE (state_machine_name text, current_version integer, created_at timestamptz,
+               updated_at timestamptz, running bigint, executions bigint)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT m.state_machine_name COLLATE "default", m.current_version, m.created_at, m.updated_at,
+           (SELECT count(*) FROM courier.executions AS e
+             WHERE e.state_machine_name = m.state_machine_name AND e.status = 'RUNNING'),
+           (SELECT count(*) FROM courier.executions AS e
+             WHERE e.state_machine_name = m.state_machine_name)
+      FROM courier.state_machines AS m
+     ORDER BY m.state_machine_name
+$$;
+COMMENT ON FUNCTION courier.list_state_machines() IS
+    'the state machines, with their current version and how many executions run';
+
+-- Internal: add an event to an execution's history.
+CREATE FUNCTION courier._history(execution_id bigint, type text, details jsonb)
+RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO courier.execution_history
+           (execution_id, event_id, previous_event_id, "timestamp", type, details)
+    SELECT _history.execution_id, coalesce(max(h.event_id), 0) + 1, coalesce(max(h.event_id), 0),
+           courier.now(), _history.type, _history.details
+      FROM courier.execution_history AS h
+     WHERE h.execution_id = _history.execution_id
+$$;
+
+CREATE FUNCTION courier.start_execution(
+    state_machine_name  text,
+    input               jsonb DEFAULT '{}',
+    execution_name      text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m courier.state_machines;
+    def jsonb;
+    e courier.executions;
+    id bigint;
+    name text := execution_name;
+    ts timestamptz := courier.now();
+BEGIN
+    PERFORM courier._check_state_machine_name(state_machine_name);
+    PERFORM courier._require('input', input IS NULL);
+    IF name IS NOT NULL AND (name !~ '^[A-Za-z0-9_.-]+$' OR length(name) > 80) THEN
+        RAISE EXCEPTION 'invalid execution name "%"', name
+            USING ERRCODE = 'invalid_name',
+                  DETAIL = 'An execution name has 1 to 80 characters: letters, digits, ".", "_" and "-".';
+    END IF;
+    IF length(input::text) > 262144 THEN
+        RAISE EXCEPTION 'execution input is too large'
+            USING ERRCODE = 'program_limit_exceeded',
+                  DETAIL = format('The input has %s characters; at most 262144.', length(input::text));
+    END IF;
+    SELECT * INTO m FROM courier.state_machines AS c
+     WHERE c.state_machine_name = start_execution.state_machine_name FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'state machine "%" does not exist', state_machine_name
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Create it with courier.create_state_machine().';
+    END IF;
+    IF name IS NOT NULL THEN
+        -- As StartExecution: the same name and input while it runs returns
+        -- the running execution; anything else with that name is an error.
+        SELECT * INTO e FROM courier.executions AS c
+         WHERE c.state_machine_name = start_execution.state_machine_name AND c.execution_name = name;
+        IF FOUND THEN
+            IF e.status = 'RUNNING' AND e.input = start_execution.input THEN
+                RETURN e.execution_id;
+            END IF;
+            RAISE EXCEPTION 'execution "%" of state machine "%" already exists', name, state_machine_name
+                USING ERRCODE = 'duplicate_object',
+                      DETAIL = format('It is %s%s.', e.status,
+                                      CASE WHEN e.input <> start_execution.input
+                                           THEN ', with another input' ELSE '' END),
+                      HINT = 'Execution names are unique per state machine; choose another.';
+        END IF;
+    END IF;
+    SELECT v.definition INTO def FROM courier.state_machine_versions AS v
+     WHERE v.state_machine_name = m.state_machine_name AND v.version = m.current_version;
+    id := nextval('courier.execution_id_seq');
+    name := coalesce(name, gen_random_uuid()::text);
+    INSERT INTO courier.executions
+           (execution_id, state_machine_name, execution_name, version, status, started_at,
+            timeout_at, next_step_at, current_state, state_entered_at, started_by, input, state_input)
+    VALUES (id, m.state_machine_name, name, m.current_version, 'RUNNING', ts,
+            ts + make_interval(secs => (def->>'TimeoutSeconds')::double precision),
+            ts, def->>'StartAt', ts, current_user, input, input)
+        ON CONFLICT ON CONSTRAINT executions_pkey DO NOTHING;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'execution "%" of state machine "%" already exists', name, state_machine_name
+            USING ERRCODE = 'duplicate_object';
+    END IF;
+    PERFORM courier._history(id, 'ExecutionStarted',
+                             jsonb_build_object('input', input, 'version', m.current_version,
+                                                'name', name, 'startedBy', current_user));
+    PERFORM courier._wake_executions();
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION courier.start_execution(text, jsonb, text) IS
+    'start an execution in the caller''s transaction (idempotent by name while it runs with the same input); returns its id';
+
+-- Internal: the id of an existing execution, or 22004 / 42704.
+CREATE FUNCTION courier._existing_execution(execution_id bigint)
+RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM courier._require('execution_id', _existing_execution.execution_id IS NULL);
+    IF NOT EXISTS (SELECT 1 FROM courier.executions AS e
+                    WHERE e.execution_id = _existing_execution.execution_id) THEN
+        RAISE EXCEPTION 'execution % does not exist', _existing_execution.execution_id
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'courier.list_executions() shows the executions there are.';
+    END IF;
+    RETURN _existing_execution.execution_id;
+END
+$$;
+
+CREATE FUNCTION courier.describe_execution(execution_id bigint)
+RETURNS TABLE (execution_id bigint, state_machine_name text, execution_name text,
+               version integer, status text, current_state text, started_at timestamptz,
+               stopped_at timestamptz, input jsonb, output jsonb, error text, cause text,
+               redrive_count integer, next_step_at timestamptz)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT e.execution_id, e.state_machine_name COLLATE "default", e.execution_name COLLATE "default",
+           e.version, e.status, e.current_state, e.started_at, e.stopped_at, e.input, e.output,
+           e.error, e.cause, e.redrive_count, e.next_step_at
+      FROM courier.executions AS e
+     WHERE e.execution_id = courier._existing_execution($1)
+$$;
+COMMENT ON FUNCTION courier.describe_execution(bigint) IS 'an execution: status, current state, input, output, error';
+
+CREATE FUNCTION courier.get_execution_history(execution_id bigint)
+RETURNS TABLE (event_id integer, previous_event_id integer, "timestamp" timestamptz, type text, details jsonb)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT h.event_id, h.previous_event_id, h."timestamp", h.type, h.details
+      FROM courier.execution_history AS h
+     WHERE h.execution_id = courier._existing_execution($1)
+     ORDER BY h.event_id
+$$;
+COMMENT ON FUNCTION courier.get_execution_history(bigint) IS
+    'the history of an execution, in order, with Step Functions event types';
+
+CREATE FUNCTION courier.list_executions(state_machine_name text DEFAULT NULL, status text DEFAULT NULL)
+RETURNS TABLE (execution_id bigint, state_machine_name text, execution_name text, status text,
+               current_state text, started_at timestamptz, stopped_at timestamptz)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT e.execution_id, e.state_machine_name COLLATE "default", e.execution_name COLLATE "default",
+           e.status, e.current_state, e.started_at, e.stopped_at
+      FROM courier.executions AS e
+     WHERE (list_executions.state_machine_name IS NULL OR e.state_machine_name = list_executions.state_machine_name)
+       AND (list_executions.status IS NULL OR e.status = list_executions.status)
+     ORDER BY e.started_at DESC, e.execution_id DESC
+$$;
+COMMENT ON FUNCTION courier.list_executions(text, text) IS 'executions, newest first, of one machine or all, of one status or all';
+
+CREATE FUNCTION courier.stop_execution(execution_id bigint, error text DEFAULT NULL, cause text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e courier.executions;
+    ts timestamptz := courier.now();
+BEGIN
+    PERFORM courier._require('execution_id', stop_execution.execution_id IS NULL);
+    SELECT * INTO e FROM courier.executions AS c
+     WHERE c.execution_id = stop_execution.execution_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'execution % does not exist', stop_execution.execution_id
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    IF e.status <> 'RUNNING' THEN
+        RAISE EXCEPTION 'execution % is not running', stop_execution.execution_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('It is %s since %s.', e.status, e.stopped_at);
+    END IF;
+    UPDATE courier.executions AS c
+       SET status = 'ABORTED', stopped_at = ts, next_step_at = NULL,
+           error = stop_execution.error, cause = stop_execution.cause
+     WHERE c.execution_id = stop_execution.execution_id;
+    PERFORM courier._history(e.execution_id, 'ExecutionAborted',
+                             jsonb_strip_nulls(jsonb_build_object('error', error, 'cause', cause)));
+    PERFORM courier._audit('stop_execution', 'state_machine', e.state_machine_name,
+                           jsonb_build_object('execution_id', e.execution_id, 'execution', e.execution_name));
+END
+$$;
+COMMENT ON FUNCTION courier.stop_execution(bigint, text, text) IS 'abort a running execution';
+
+-- Internal: advance due executions by at most max_steps state transitions
+-- (src/workflow.c); tick() calls it.
+CREATE FUNCTION courier._run_executions(ts timestamptz, max_steps integer)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'courier_run_executions'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION courier.run_executions(max_steps integer DEFAULT 1000)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM courier._require('max_steps', max_steps IS NULL);
+    IF max_steps < 1 OR max_steps > 1000000 THEN
+        RAISE EXCEPTION 'max_steps must be between 1 and 1000000'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('The value given was %s.', max_steps);
+    END IF;
+    RETURN (courier._run_executions(courier.now(), max_steps)->>'workflow_transitions')::integer;
+END
+$$;
+COMMENT ON FUNCTION courier.run_executions(integer) IS
+    'advance due executions now by at most max_steps state transitions, as tick() does; returns how many were made';
+
+-- Internal: have the worker advance executions once this transaction commits.
+CREATE FUNCTION courier._wake_executions()
+RETURNS void
+AS 'MODULE_PATHNAME', 'courier_wake_executions'
+LANGUAGE C VOLATILE;
+
+-- Raised by a function task to fail with a named ASL error (for Retry and
+-- Catch), e.g. courier.task_error('Payment.Declined', 'card expired').
+CREATE FUNCTION courier.task_error(error_name text, cause text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'courier_task_error'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION courier.task_error(text, text) IS
+    'fail the calling workflow task with a named error (matched by Retry and Catch ErrorEquals)';
+
+-- Internal: the workflow part of tick(): advance due executions, as of
+-- now rather than of the tick's start, so that executions the tick's bus
+-- deliveries started run in the same tick.
+CREATE FUNCTION courier._workflow_tick(ts timestamptz)
+RETURNS jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT courier._run_executions(greatest(ts, courier.now()), 10000) $$;
+
+-- Internal: what the background worker does when a commit woke it: bus
+-- deliveries, then executions; true when either took a full batch (the
+-- worker then runs again at once).
+CREATE FUNCTION courier._run_woken()
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    deliveries integer;
+    transitions integer;
+BEGIN
+    deliveries := (courier._deliver_bus_events(courier.now(), 1000)->>'bus_deliveries_taken')::integer;
+    transitions := (courier._run_executions(courier.now(), 1000)->>'workflow_transitions')::integer;
+    RETURN deliveries >= 1000 OR transitions >= 1000;
+END
+$$;

@@ -1,0 +1,1581 @@
+/*-------------------------------------------------------------------------
+ *
+ * workflow.c
+ *	  The workflow engine: executions of Amazon States Language state
+ *	  machines, advanced by tick().
+ *
+ * Vocabulary:
+ *	  state machine  a named ASL definition, in versions
+ *	                 (courier.state_machine_versions); an execution runs on
+ *	                 the version it started with
+ *	  execution      one run of a machine (courier.executions): at one state
+ *	                 at a time, with the input it entered that state with
+ *	  step           what the engine does for one execution at its current
+ *	                 state: enter it, run it, and leave it for the next
+ *	                 (a transition), or stop to wait (a Wait state, a retry's
+ *	                 backoff), or end the execution
+ *	  phase          where an execution is inside its state: just entered,
+ *	                 waiting for a Wait to end, waiting for a retry
+ *	  task           a Task state's work: a SQL function called with the
+ *	                 state's effective input, in a subtransaction, as the role
+ *	                 that started the execution
+ *	  history        the execution's events (courier.execution_history),
+ *	                 with Step Functions' event type names
+ *
+ * courier._run_executions() takes due executions one at a time, FOR UPDATE
+ * SKIP LOCKED (so concurrent ticks share executions and never run one
+ * twice), and steps each as far as it can go in this transaction: pure
+ * states (Pass, Choice, Succeed, Fail) and SQL tasks follow each other
+ * without a round trip, up to the caller's budget of steps.  Everything an
+ * execution did, its tasks' writes included, commits with the tick's
+ * transaction: a transition and the work of its task are atomic.
+ *
+ * The data flow of a state (InputPath, Parameters, ResultSelector,
+ * ResultPath, OutputPath) and Choice rules are evaluated by asl_path.c,
+ * asl_template.c and asl_choice.c; definitions are validated by
+ * asl_validate.c when they are created, and compiled here once per backend
+ * and version.
+ *
+ * Not yet run: Parallel and Map states, and task tokens; an execution that
+ * reaches them fails with States.Runtime (docs/workflows.md).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+
+#include "asl_choice.h"
+#include "asl_path.h"
+#include "asl_template.h"
+#include "bus.h"
+#include "clock.h"
+#include "compat.h"
+#include "pg_courier.h"
+#include "plan.h"
+#include "worker.h"
+#include "workflow.h"
+
+PG_FUNCTION_INFO_V1(courier_run_executions);
+PG_FUNCTION_INFO_V1(courier_wake_executions);
+PG_FUNCTION_INFO_V1(courier_task_error);
+
+/* The SQLSTATE courier.task_error() raises; the message is the error name. */
+#define ERRCODE_COURIER_TASK_ERROR	MAKE_SQLSTATE('C', 'W', '0', '0', '1')
+
+/* SQLSTATE -> condition name, generated from utils/errcodes.h */
+typedef struct SqlStateEntry
+{
+	int			code;
+	const char *name;
+} SqlStateEntry;
+
+static const SqlStateEntry sqlstate_names[] = {
+#include "sqlstate_names.h"
+	{0, NULL}
+};
+
+#define ASL_STATE_NAME_MAX 80
+
+typedef enum AslStateType
+{
+	STATE_PASS,
+	STATE_TASK,
+	STATE_CHOICE,
+	STATE_WAIT,
+	STATE_SUCCEED,
+	STATE_FAIL,
+	STATE_PARALLEL,
+	STATE_MAP
+} AslStateType;
+
+static const char *const state_type_names[] = {
+	"Pass", "Task", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map"
+};
+
+typedef struct AslRetrier
+{
+	int			nerrors;
+	char	  **errors;
+	double		interval;		/* seconds */
+	int			max_attempts;
+	double		backoff_rate;
+	double		max_delay;		/* seconds; 0: none */
+	bool		full_jitter;
+} AslRetrier;
+
+typedef struct AslCatcher
+{
+	int			nerrors;
+	char	  **errors;
+	char	   *next;
+	AslPath    *result_path;
+	bool		result_path_null;
+} AslCatcher;
+
+/* An optional path field: absent (default "$"), null, or a path. */
+typedef struct PathField
+{
+	AslPath    *path;			/* NULL: absent or null */
+	bool		is_null;
+} PathField;
+
+typedef struct AslState
+{
+	char	   *name;
+	AslStateType type;
+	char	   *next;			/* NULL with end, and for Choice/Succeed/Fail */
+	bool		end;
+	PathField	input_path;
+	PathField	output_path;
+	PathField	result_path;
+	AslTemplate *parameters;
+	AslTemplate *result_selector;
+	Jsonb	   *result;			/* Pass */
+	/* Task */
+	char	   *resource;
+	/* Choice */
+	int			nchoices;
+	AslChoiceRule **choices;
+	char	  **choice_next;
+	char	   *default_next;
+	/* Wait */
+	bool		has_seconds;
+	double		seconds;
+	bool		has_timestamp;
+	TimestampTz timestamp;
+	AslPath    *seconds_path;
+	AslPath    *timestamp_path;
+	/* Fail */
+	char	   *error;
+	char	   *cause;
+	AslPath    *error_path;
+	AslPath    *cause_path;
+	/* Retry, Catch */
+	int			nretriers;
+	AslRetrier *retriers;
+	int			ncatchers;
+	AslCatcher *catchers;
+} AslState;
+
+typedef struct AslMachine
+{
+	char	   *start_at;
+	int			nstates;
+	AslState   *states;
+} AslMachine;
+
+typedef struct MachineKey
+{
+	char		name[ASL_STATE_NAME_MAX + 1];
+	int32		version;
+} MachineKey;
+
+typedef struct MachineCache
+{
+	MachineKey	key;
+	TimestampTz created_at;		/* of the version row: a re-created machine differs */
+	MemoryContext cxt;
+	AslMachine *machine;
+} MachineCache;
+
+static HTAB *machine_cache = NULL;
+
+/* Phases of an execution inside its current state. */
+#define PHASE_ENTER		0
+#define PHASE_WAITING	1
+#define PHASE_RETRY		2
+
+/* One execution, as the engine works on it. */
+typedef struct Execution
+{
+	int64		id;
+	char	   *machine_name;
+	char	   *name;
+	int32		version;
+	char	   *status;
+	TimestampTz started_at;
+	TimestampTz timeout_at;		/* 0: none */
+	TimestampTz next_step_at;	/* 0: NULL */
+	char	   *state;
+	TimestampTz entered_at;
+	int			phase;
+	int			nretry_counts;
+	int		   *retry_counts;
+	int32		redrive_count;
+	char	   *started_by;
+	Jsonb	   *input;
+	Jsonb	   *state_input;
+	Jsonb	   *output;
+	char	   *error;
+	char	   *cause;
+	int32		last_event;		/* highest history event id written */
+	bool		finished;
+} Execution;
+
+static SPIPlanPtr due_plan = NULL;
+static SPIPlanPtr version_plan = NULL;
+static SPIPlanPtr definition_plan = NULL;
+static SPIPlanPtr save_plan = NULL;
+static SPIPlanPtr history_plan = NULL;
+static SPIPlanPtr last_event_plan = NULL;
+
+/* Did this transaction start executions for the worker to advance? */
+static bool wake_at_commit = false;
+static bool xact_callback_registered = false;
+
+/*----------
+ * Compiling a definition.
+ *----------
+ */
+
+static JsonbValue *
+Field(Jsonb *obj, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	return findJsonbValueFromContainer(&obj->root, JB_FOBJECT, &k);
+}
+
+static JsonbValue *
+ContainerField(JsonbContainer *c, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	return findJsonbValueFromContainer(c, JB_FOBJECT, &k);
+}
+
+static char *
+StringValue(JsonbValue *v, MemoryContext cxt)
+{
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return MemoryContextStrdup(cxt, pnstrdup(v->val.string.val, v->val.string.len));
+}
+
+static double
+NumberValue(JsonbValue *v, double dflt)
+{
+	if (v == NULL || v->type != jbvNumeric)
+		return dflt;
+	return DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
+}
+
+static Jsonb *
+ValueJsonb(JsonbValue *v)
+{
+	return JsonbValueToJsonb(v);
+}
+
+static PathField
+CompilePathField(JsonbContainer *state, const char *key, bool reference, MemoryContext cxt)
+{
+	PathField	f = {NULL, false};
+	JsonbValue *v = ContainerField(state, key);
+
+	if (v == NULL)
+		return f;
+	if (v->type == jbvNull)
+	{
+		f.is_null = true;
+		return f;
+	}
+	f.path = AslPathCompile(pnstrdup(v->val.string.val, v->val.string.len), reference, cxt);
+	return f;
+}
+
+static char **
+CompileErrorList(JsonbValue *list, int *n, MemoryContext cxt)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	  **errors;
+	int			i = 0;
+
+	*n = 0;
+	if (list == NULL || list->type != jbvBinary)
+		return NULL;
+	errors = MemoryContextAllocZero(cxt, sizeof(char *) * Max(JsonContainerSize(list->val.binary.data), 1));
+	it = JsonbIteratorInit(list->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if (tok == WJB_ELEM && v.type == jbvString)
+			errors[i++] = StringValue(&v, cxt);
+	*n = i;
+	return errors;
+}
+
+static void
+CompileRetryCatch(AslState *s, JsonbContainer *state, MemoryContext cxt)
+{
+	JsonbValue *retry = ContainerField(state, "Retry");
+	JsonbValue *catch = ContainerField(state, "Catch");
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	if (retry != NULL && retry->type == jbvBinary)
+	{
+		s->retriers = MemoryContextAllocZero(cxt, sizeof(AslRetrier) * Max(JsonContainerSize(retry->val.binary.data), 1));
+		it = JsonbIteratorInit(retry->val.binary.data);
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			AslRetrier *r;
+			JsonbValue *js;
+
+			if (tok != WJB_ELEM || v.type != jbvBinary)
+				continue;
+			r = &s->retriers[s->nretriers++];
+			r->errors = CompileErrorList(ContainerField(v.val.binary.data, "ErrorEquals"), &r->nerrors, cxt);
+			r->interval = NumberValue(ContainerField(v.val.binary.data, "IntervalSeconds"), 1);
+			r->max_attempts = (int) NumberValue(ContainerField(v.val.binary.data, "MaxAttempts"), 3);
+			r->backoff_rate = NumberValue(ContainerField(v.val.binary.data, "BackoffRate"), 2.0);
+			r->max_delay = NumberValue(ContainerField(v.val.binary.data, "MaxDelaySeconds"), 0);
+			js = ContainerField(v.val.binary.data, "JitterStrategy");
+			r->full_jitter = js != NULL && js->type == jbvString &&
+				js->val.string.len == 4 && memcmp(js->val.string.val, "FULL", 4) == 0;
+		}
+	}
+	if (catch != NULL && catch->type == jbvBinary)
+	{
+		s->catchers = MemoryContextAllocZero(cxt, sizeof(AslCatcher) * Max(JsonContainerSize(catch->val.binary.data), 1));
+		it = JsonbIteratorInit(catch->val.binary.data);
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			AslCatcher *c;
+			PathField	rp;
+
+			if (tok != WJB_ELEM || v.type != jbvBinary)
+				continue;
+			c = &s->catchers[s->ncatchers++];
+			c->errors = CompileErrorList(ContainerField(v.val.binary.data, "ErrorEquals"), &c->nerrors, cxt);
+			c->next = StringValue(ContainerField(v.val.binary.data, "Next"), cxt);
+			rp = CompilePathField(v.val.binary.data, "ResultPath", true, cxt);
+			c->result_path = rp.path;
+			c->result_path_null = rp.is_null;
+		}
+	}
+}
+
+static AslStateType
+StateType(const char *name)
+{
+	int			i;
+
+	for (i = 0; i < (int) lengthof(state_type_names); i++)
+		if (strcmp(state_type_names[i], name) == 0)
+			return (AslStateType) i;
+	elog(ERROR, "unknown state type \"%s\" in a validated definition", name);
+}
+
+static void
+CompileState(AslState *s, const char *name, JsonbContainer *state, MemoryContext cxt)
+{
+	JsonbValue *v;
+
+	s->name = MemoryContextStrdup(cxt, name);
+	s->type = StateType(StringValue(ContainerField(state, "Type"), CurrentMemoryContext));
+	s->next = StringValue(ContainerField(state, "Next"), cxt);
+	v = ContainerField(state, "End");
+	s->end = v != NULL && v->type == jbvBool && v->val.boolean;
+	s->input_path = CompilePathField(state, "InputPath", false, cxt);
+	s->output_path = CompilePathField(state, "OutputPath", false, cxt);
+	s->result_path = CompilePathField(state, "ResultPath", true, cxt);
+	if ((v = ContainerField(state, "Parameters")) != NULL)
+		s->parameters = AslTemplateCompile(ValueJsonb(v), cxt);
+	if ((v = ContainerField(state, "ResultSelector")) != NULL)
+		s->result_selector = AslTemplateCompile(ValueJsonb(v), cxt);
+	if ((v = ContainerField(state, "Result")) != NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		s->result = ValueJsonb(v);
+		MemoryContextSwitchTo(old);
+	}
+	s->resource = StringValue(ContainerField(state, "Resource"), cxt);
+
+	if (s->type == STATE_CHOICE)
+	{
+		JsonbValue *choices = ContainerField(state, "Choices");
+		JsonbIterator *it;
+		JsonbValue	c;
+		JsonbIteratorToken tok;
+		int			n = choices && choices->type == jbvBinary ?
+			JsonContainerSize(choices->val.binary.data) : 0;
+
+		s->choices = MemoryContextAllocZero(cxt, sizeof(AslChoiceRule *) * Max(n, 1));
+		s->choice_next = MemoryContextAllocZero(cxt, sizeof(char *) * Max(n, 1));
+		if (n > 0)
+		{
+			it = JsonbIteratorInit(choices->val.binary.data);
+			while ((tok = JsonbIteratorNext(&it, &c, true)) != WJB_DONE)
+			{
+				if (tok != WJB_ELEM || c.type != jbvBinary)
+					continue;
+				s->choice_next[s->nchoices] = StringValue(ContainerField(c.val.binary.data, "Next"), cxt);
+				s->choices[s->nchoices++] = AslChoiceCompile(ValueJsonb(&c), cxt);
+			}
+		}
+		s->default_next = StringValue(ContainerField(state, "Default"), cxt);
+	}
+	if (s->type == STATE_WAIT)
+	{
+		if ((v = ContainerField(state, "Seconds")) != NULL)
+		{
+			s->has_seconds = true;
+			s->seconds = NumberValue(v, 0);
+		}
+		if ((v = ContainerField(state, "Timestamp")) != NULL && v->type == jbvString)
+		{
+			s->has_timestamp = true;
+			s->timestamp = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+																   CStringGetDatum(pnstrdup(v->val.string.val, v->val.string.len)),
+																   ObjectIdGetDatum(InvalidOid),
+																   Int32GetDatum(-1)));
+		}
+		if ((v = ContainerField(state, "SecondsPath")) != NULL && v->type == jbvString)
+			s->seconds_path = AslPathCompile(pnstrdup(v->val.string.val, v->val.string.len), true, cxt);
+		if ((v = ContainerField(state, "TimestampPath")) != NULL && v->type == jbvString)
+			s->timestamp_path = AslPathCompile(pnstrdup(v->val.string.val, v->val.string.len), true, cxt);
+	}
+	if (s->type == STATE_FAIL)
+	{
+		s->error = StringValue(ContainerField(state, "Error"), cxt);
+		s->cause = StringValue(ContainerField(state, "Cause"), cxt);
+		if ((v = ContainerField(state, "ErrorPath")) != NULL && v->type == jbvString)
+			s->error_path = AslPathCompile(pnstrdup(v->val.string.val, v->val.string.len), true, cxt);
+		if ((v = ContainerField(state, "CausePath")) != NULL && v->type == jbvString)
+			s->cause_path = AslPathCompile(pnstrdup(v->val.string.val, v->val.string.len), true, cxt);
+	}
+	CompileRetryCatch(s, state, cxt);
+}
+
+static AslMachine *
+CompileMachine(Jsonb *definition, MemoryContext cxt)
+{
+	AslMachine *m = MemoryContextAllocZero(cxt, sizeof(AslMachine));
+	JsonbValue *states = Field(definition, "States");
+	JsonbIterator *it;
+	JsonbValue	k,
+				v;
+	JsonbIteratorToken tok;
+
+	m->start_at = StringValue(Field(definition, "StartAt"), cxt);
+	if (states == NULL || states->type != jbvBinary)
+		elog(ERROR, "state machine definition without States");
+	m->states = MemoryContextAllocZero(cxt, sizeof(AslState) * Max(JsonContainerSize(states->val.binary.data), 1));
+	it = JsonbIteratorInit(states->val.binary.data);
+	tok = JsonbIteratorNext(&it, &v, true);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) == WJB_KEY)
+	{
+		char	   *name = pnstrdup(k.val.string.val, k.val.string.len);
+
+		tok = JsonbIteratorNext(&it, &v, true);
+		CHECK_FOR_INTERRUPTS();
+		if (v.type == jbvBinary)
+			CompileState(&m->states[m->nstates++], name, v.val.binary.data, cxt);
+	}
+	return m;
+}
+
+static AslState *
+FindState(const AslMachine *m, const char *name)
+{
+	int			i;
+
+	for (i = 0; i < m->nstates; i++)
+		if (strcmp(m->states[i].name, name) == 0)
+			return &m->states[i];
+	return NULL;
+}
+
+/* The compiled machine of an execution's version, compiled once per backend. */
+static AslMachine *
+MachineOf(const Execution *x)
+{
+	MachineKey	key;
+	MachineCache *entry;
+	bool		found;
+	Oid			argtypes[2] = {TEXTOID, INT4OID};
+	Datum		values[2];
+	SPIPlanPtr	plan;
+	bool		isnull;
+	TimestampTz created_at;
+	MemoryContext cxt;
+
+	if (machine_cache == NULL)
+	{
+		HASHCTL		info;
+
+		memset(&info, 0, sizeof(info));
+		info.keysize = sizeof(MachineKey);
+		info.entrysize = sizeof(MachineCache);
+		machine_cache = hash_create("pg_courier state machines", 16, &info, HASH_ELEM | HASH_BLOBS);
+	}
+	values[0] = CStringGetTextDatum(x->machine_name);
+	values[1] = Int32GetDatum(x->version);
+	plan = CourierPlan(&version_plan,
+					   "SELECT v.created_at FROM courier.state_machine_versions AS v"
+					   " WHERE v.state_machine_name OPERATOR(pg_catalog.=) $1"
+					   "   AND v.version OPERATOR(pg_catalog.=) $2",
+					   2, argtypes);
+	if (SPI_execute_plan(plan, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "courier: state machine version lookup failed");
+	created_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+	memset(&key, 0, sizeof(key));
+	strlcpy(key.name, x->machine_name, sizeof(key.name));
+	key.version = x->version;
+	entry = hash_search(machine_cache, &key, HASH_ENTER, &found);
+	if (found && entry->machine != NULL && entry->created_at == created_at)
+		return entry->machine;
+	if (!found)
+	{
+		entry->machine = NULL;
+		entry->cxt = NULL;
+	}
+
+	plan = CourierPlan(&definition_plan,
+					   "SELECT v.definition FROM courier.state_machine_versions AS v"
+					   " WHERE v.state_machine_name OPERATOR(pg_catalog.=) $1"
+					   "   AND v.version OPERATOR(pg_catalog.=) $2",
+					   2, argtypes);
+	if (SPI_execute_plan(plan, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "courier: state machine definition lookup failed");
+
+	cxt = AllocSetContextCreate(CacheMemoryContext, "pg_courier state machine", ALLOCSET_SMALL_SIZES);
+	PG_TRY();
+	{
+		AslMachine *m = CompileMachine(DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
+																	SPI_tuptable->tupdesc, 1, &isnull)),
+									   cxt);
+
+		if (entry->cxt != NULL)
+			MemoryContextDelete(entry->cxt);
+		entry->cxt = cxt;
+		entry->machine = m;
+		entry->created_at = created_at;
+	}
+	PG_CATCH();
+	{
+		MemoryContextDelete(cxt);
+		entry->machine = NULL;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return entry->machine;
+}
+
+/*----------
+ * Jsonb helpers.
+ *----------
+ */
+
+static void
+PushKey(JsonbParseState **st, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(st, WJB_KEY, &k);
+}
+
+static void
+PushText(JsonbParseState **st, const char *key, const char *value)
+{
+	JsonbValue	v;
+
+	PushKey(st, key);
+	if (value == NULL)
+		v.type = jbvNull;
+	else
+	{
+		v.type = jbvString;
+		v.val.string.val = (char *) value;
+		v.val.string.len = strlen(value);
+	}
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+static void
+PushInt(JsonbParseState **st, const char *key, int64 value)
+{
+	JsonbValue	v;
+
+	PushKey(st, key);
+	v.type = jbvNumeric;
+	v.val.numeric = int64_to_numeric(value);
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+static void
+PushJsonb(JsonbParseState **st, const char *key, Jsonb *value)
+{
+	JsonbValue	v;
+
+	PushKey(st, key);
+	if (value == NULL)
+	{
+		v.type = jbvNull;
+		pushJsonbValue(st, WJB_VALUE, &v);
+		return;
+	}
+	if (JB_ROOT_IS_SCALAR(value))
+	{
+		JsonbValue	scalar;
+
+		(void) JsonbExtractScalar(&value->root, &scalar);
+		pushJsonbValue(st, WJB_VALUE, &scalar);
+		return;
+	}
+	v.type = jbvBinary;
+	v.val.binary.data = &value->root;
+	v.val.binary.len = VARSIZE(value) - VARHDRSZ;
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+static char *
+IsoTime(TimestampTz t)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
+		return pstrdup("");
+	return psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year, tm.tm_mon, tm.tm_mday,
+					tm.tm_hour, tm.tm_min, tm.tm_sec, (int) (fsec / 1000));
+}
+
+static char *
+ExecutionArn(const Execution *x)
+{
+	return psprintf("arn:courier:states:%s:%s:execution:%s:%s",
+					courier_region ? courier_region : "local",
+					get_database_name(MyDatabaseId), x->machine_name, x->name);
+}
+
+/* The context object $$ of the execution at its current state. */
+static Jsonb *
+ContextObject(const Execution *x)
+{
+	JsonbParseState *st = NULL;
+	char	   *db = get_database_name(MyDatabaseId);
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	PushKey(&st, "Execution");
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	PushText(&st, "Id", ExecutionArn(x));
+	PushJsonb(&st, "Input", x->input);
+	PushText(&st, "Name", x->name);
+	PushText(&st, "RoleArn", x->started_by);
+	PushText(&st, "StartTime", IsoTime(x->started_at));
+	PushInt(&st, "RedriveCount", x->redrive_count);
+	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	PushKey(&st, "State");
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	PushText(&st, "EnteredTime", IsoTime(x->entered_at));
+	PushText(&st, "Name", x->state);
+	{
+		int			retries = 0;
+		int			i;
+
+		for (i = 0; i < x->nretry_counts; i++)
+			retries += x->retry_counts[i];
+		PushInt(&st, "RetryCount", retries);
+	}
+	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	PushKey(&st, "StateMachine");
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	PushText(&st, "Id", psprintf("arn:courier:states:%s:%s:stateMachine:%s",
+								 courier_region ? courier_region : "local", db, x->machine_name));
+	PushText(&st, "Name", x->machine_name);
+	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+}
+
+/*----------
+ * History.
+ *----------
+ */
+
+static void
+History(Execution *x, const char *type, Jsonb *details)
+{
+	Oid			argtypes[5] = {INT8OID, INT4OID, TIMESTAMPTZOID, TEXTOID, JSONBOID};
+	Datum		values[5];
+	SPIPlanPtr	plan;
+
+	plan = CourierPlan(&history_plan,
+					   "INSERT INTO courier.execution_history"
+					   " (execution_id, event_id, previous_event_id, \"timestamp\", type, details)"
+					   " VALUES ($1, $2, $2 OPERATOR(pg_catalog.-) 1, $3, $4, $5)",
+					   5, argtypes);
+	x->last_event++;
+	values[0] = Int64GetDatum(x->id);
+	values[1] = Int32GetDatum(x->last_event);
+	values[2] = TimestampTzGetDatum(CourierNow());
+	values[3] = CStringGetTextDatum(type);
+	values[4] = JsonbPGetDatum(details);
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "courier: execution history insert failed");
+}
+
+/* History details: {"name": state, key: value}. */
+static Jsonb *
+StateDetails(const char *state, const char *key, Jsonb *value)
+{
+	JsonbParseState *st = NULL;
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	if (state != NULL)
+		PushText(&st, "name", state);
+	if (key != NULL)
+		PushJsonb(&st, key, value);
+	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+}
+
+static Jsonb *
+ErrorDetails(const char *state, const char *error, const char *cause)
+{
+	JsonbParseState *st = NULL;
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	if (state != NULL)
+		PushText(&st, "name", state);
+	PushText(&st, "error", error);
+	PushText(&st, "cause", cause);
+	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+}
+
+/*----------
+ * Running states.
+ *----------
+ */
+
+/* How one step ended. */
+typedef enum StepResult
+{
+	STEP_NEXT,					/* moved to another state: go on */
+	STEP_WAIT,					/* waits until x->next_step_at */
+	STEP_DONE					/* the execution ended */
+} StepResult;
+
+/* A failure inside a state, before Retry and Catch. */
+typedef struct StateFailure
+{
+	char	   *error;
+	char	   *cause;
+} StateFailure;
+
+static bool
+IsTerminalError(const char *error)
+{
+	return strcmp(error, "States.Runtime") == 0 ||
+		strcmp(error, "States.DataLimitExceeded") == 0;
+}
+
+/* Does an ErrorEquals list match the error? */
+static bool
+ErrorMatches(char **errors, int n, const char *error)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		if (strcmp(errors[i], error) == 0)
+			return true;
+		if (strcmp(errors[i], "States.ALL") == 0 && !IsTerminalError(error))
+			return true;
+		if (strcmp(errors[i], "States.TaskFailed") == 0 && !IsTerminalError(error) &&
+			strcmp(error, "States.Timeout") != 0 && strcmp(error, "States.HeartbeatTimeout") != 0 &&
+			strncmp(error, "States.", 7) != 0)
+			return true;
+	}
+	return false;
+}
+
+static const char *
+SqlStateName(int sqlerrcode)
+{
+	int			i;
+
+	for (i = 0; sqlstate_names[i].name != NULL; i++)
+		if (sqlstate_names[i].code == sqlerrcode)
+			return sqlstate_names[i].name;
+	return unpack_sql_state(sqlerrcode);
+}
+
+static Oid
+LookupTaskFunction(const char *name)
+{
+	LOCAL_FCINFO(fcinfo, 1);
+	Datum		result;
+
+	InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = CStringGetTextDatum(psprintf("%s(jsonb)", name));
+	fcinfo->args[0].isnull = false;
+	result = to_regprocedure(fcinfo);
+	return fcinfo->isnull ? InvalidOid : DatumGetObjectId(result);
+}
+
+/*
+ * Run a Task's resource with its effective input.  true with *result on
+ * success; false with *fail otherwise (everything the task did rolled back).
+ */
+static bool
+RunTask(const Execution *x, const AslState *s, Jsonb *input, Jsonb **result, StateFailure *fail)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	Oid			fnoid;
+	Oid			role;
+	Oid			save_userid;
+	int			save_sec_context;
+	bool		ok = true;
+
+	if (s->resource == NULL || strncmp(s->resource, "function:", 9) != 0)
+	{
+		fail->error = pstrdup("States.Runtime");
+		fail->cause = psprintf("resource \"%s\" is not available in pg_courier",
+							   s->resource ? s->resource : "");
+		return false;
+	}
+	fnoid = LookupTaskFunction(s->resource + 9);
+	if (!OidIsValid(fnoid))
+	{
+		fail->error = pstrdup("courier.FunctionNotFound");
+		fail->cause = psprintf("function %s(jsonb) does not exist", s->resource + 9);
+		return false;
+	}
+	role = get_role_oid(x->started_by, true);
+	if (!OidIsValid(role) || CourierProcAclCheck(fnoid, role, ACL_EXECUTE) != ACLCHECK_OK)
+	{
+		fail->error = pstrdup("courier.PermissionDenied");
+		fail->cause = psprintf("role \"%s\" may not execute function %s(jsonb)",
+							   x->started_by, s->resource + 9);
+		return false;
+	}
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		LOCAL_FCINFO(fcinfo, 1);
+		FmgrInfo	flinfo;
+		Datum		d;
+
+		SetUserIdAndSecContext(role, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+		fmgr_info(fnoid, &flinfo);
+		InitFunctionCallInfoData(*fcinfo, &flinfo, 1, InvalidOid, NULL, NULL);
+		fcinfo->args[0].value = JsonbPGetDatum(input);
+		fcinfo->args[0].isnull = false;
+		d = FunctionCallInvoke(fcinfo);
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+		MemoryContextSwitchTo(oldcxt);
+		if (fcinfo->isnull || get_func_rettype(fnoid) != JSONBOID)
+			*result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("null")));
+		else
+			*result = DatumGetJsonbPCopy(d);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+			ReThrowError(edata);
+		if (edata->sqlerrcode == ERRCODE_COURIER_TASK_ERROR)
+		{
+			fail->error = pstrdup(edata->message ? edata->message : "");
+			fail->cause = edata->detail ? pstrdup(edata->detail) : NULL;
+		}
+		else
+		{
+			fail->error = pstrdup(SqlStateName(edata->sqlerrcode));
+			fail->cause = pstrdup(edata->message ? edata->message : "");
+		}
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/* Enter state `name` with input: the next step runs it. */
+static void
+Transition(Execution *x, const AslState *from, const char *name, Jsonb *output)
+{
+	History(x, psprintf("%sStateExited", state_type_names[from->type]),
+			StateDetails(from->name, "output", output));
+	x->state = pstrdup(name);
+	x->state_input = output;
+	x->entered_at = CourierNow();
+	x->phase = PHASE_ENTER;
+	x->nretry_counts = 0;
+	x->retry_counts = NULL;
+}
+
+/* End the execution. */
+static void
+Finish(Execution *x, const char *status, Jsonb *output, const char *error, const char *cause)
+{
+	x->status = pstrdup(status);
+	x->output = output;
+	x->error = error ? pstrdup(error) : NULL;
+	x->cause = cause ? pstrdup(cause) : NULL;
+	x->next_step_at = 0;
+	x->finished = true;
+	if (strcmp(status, "SUCCEEDED") == 0)
+		History(x, "ExecutionSucceeded", StateDetails(NULL, "output", output));
+	else if (strcmp(status, "TIMED_OUT") == 0)
+		History(x, "ExecutionTimedOut", ErrorDetails(NULL, error, cause));
+	else
+		History(x, "ExecutionFailed", ErrorDetails(NULL, error, cause));
+}
+
+/* The output of a state whose result goes through ResultPath and OutputPath. */
+static bool
+StateOutput(const AslState *s, Jsonb *raw, Jsonb *result, Jsonb *context, Jsonb **out,
+			AslError *err)
+{
+	Jsonb	   *merged;
+
+	if (s->result_selector != NULL &&
+		!AslTemplateApply(s->result_selector, result, context, &result, err))
+		return false;
+	if (!AslApplyResultPath(s->result_path.path, s->result_path.is_null, raw, result, &merged, err))
+		return false;
+	return AslApplyOutputPath(s->output_path.path, s->output_path.is_null, merged, context, out, err);
+}
+
+/* The effective input: InputPath, then Parameters. */
+static bool
+EffectiveInput(const AslState *s, Jsonb *raw, Jsonb *context, Jsonb **out, AslError *err)
+{
+	Jsonb	   *in;
+
+	if (!AslApplyInputPath(s->input_path.path, s->input_path.is_null, raw, context, &in, err))
+		return false;
+	if (s->parameters != NULL)
+		return AslTemplateApply(s->parameters, in, context, out, err);
+	*out = in;
+	return true;
+}
+
+/*
+ * A state failed: retry it, catch the error, or fail the execution.
+ */
+static StepResult
+Failed(Execution *x, const AslState *s, StateFailure *f, TimestampTz now)
+{
+	int			i;
+
+	if (!IsTerminalError(f->error))
+	{
+		for (i = 0; i < s->nretriers; i++)
+		{
+			const AslRetrier *r = &s->retriers[i];
+			double		delay;
+
+			if (!ErrorMatches(r->errors, r->nerrors, f->error))
+				continue;
+			if (x->nretry_counts < s->nretriers)
+			{
+				int		   *counts = palloc0(sizeof(int) * s->nretriers);
+
+				if (x->retry_counts)
+					memcpy(counts, x->retry_counts, sizeof(int) * x->nretry_counts);
+				x->retry_counts = counts;
+				x->nretry_counts = s->nretriers;
+			}
+			if (x->retry_counts[i] >= r->max_attempts)
+				break;			/* the first matching retrier decides */
+			delay = r->interval * pow(r->backoff_rate, x->retry_counts[i]);
+			if (r->max_delay > 0 && delay > r->max_delay)
+				delay = r->max_delay;
+			if (r->full_jitter)
+				delay = delay * CourierRandomDouble();
+			x->retry_counts[i]++;
+			x->phase = PHASE_RETRY;
+			x->next_step_at = now + (int64) (delay * USECS_PER_SEC);
+			if (x->timeout_at != 0 && x->next_step_at > x->timeout_at)
+				x->next_step_at = x->timeout_at;
+			return STEP_WAIT;
+		}
+		for (i = 0; i < s->ncatchers; i++)
+		{
+			const AslCatcher *c = &s->catchers[i];
+			JsonbParseState *st = NULL;
+			Jsonb	   *error_output;
+			Jsonb	   *out;
+			AslError	err;
+
+			if (!ErrorMatches(c->errors, c->nerrors, f->error))
+				continue;
+			pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+			PushText(&st, "Error", f->error);
+			PushText(&st, "Cause", f->cause ? f->cause : "");
+			error_output = JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+			if (!AslApplyResultPath(c->result_path, c->result_path_null, x->state_input,
+									error_output, &out, &err))
+			{
+				Finish(x, "FAILED", NULL, err.error, err.cause);
+				return STEP_DONE;
+			}
+			Transition(x, s, c->next, out);
+			return STEP_NEXT;
+		}
+	}
+	Finish(x, "FAILED", NULL, f->error, f->cause);
+	return STEP_DONE;
+}
+
+static StepResult
+RuntimeFailure(Execution *x, const AslState *s, AslError *err, TimestampTz now)
+{
+	StateFailure f;
+
+	f.error = pstrdup(err->error ? err->error : "States.Runtime");
+	f.cause = err->cause;
+	return Failed(x, s, &f, now);
+}
+
+/* One step of an execution at its current state. */
+static StepResult
+Step(Execution *x, const AslMachine *m, TimestampTz now)
+{
+	const AslState *s = FindState(m, x->state);
+	Jsonb	   *context;
+	Jsonb	   *effective;
+	Jsonb	   *out;
+	AslError	err;
+
+	memset(&err, 0, sizeof(err));
+	if (x->timeout_at != 0 && now >= x->timeout_at)
+	{
+		Finish(x, "TIMED_OUT", NULL, "States.Timeout", "The execution timed out.");
+		return STEP_DONE;
+	}
+	if (s == NULL)
+	{
+		Finish(x, "FAILED", NULL, "States.Runtime",
+			   psprintf("state \"%s\" does not exist in version %d", x->state, x->version));
+		return STEP_DONE;
+	}
+	context = ContextObject(x);
+	if (x->phase == PHASE_ENTER)
+		History(x, psprintf("%sStateEntered", state_type_names[s->type]),
+				StateDetails(s->name, "input", x->state_input));
+
+	switch (s->type)
+	{
+		case STATE_PASS:
+			if (!EffectiveInput(s, x->state_input, context, &effective, &err) ||
+				!StateOutput(s, x->state_input, s->result ? s->result : effective, context, &out, &err))
+				return RuntimeFailure(x, s, &err, now);
+			break;
+
+		case STATE_TASK:
+			{
+				Jsonb	   *result;
+				StateFailure f;
+
+				if (!EffectiveInput(s, x->state_input, context, &effective, &err))
+					return RuntimeFailure(x, s, &err, now);
+				History(x, "TaskScheduled", StateDetails(s->name, "parameters", effective));
+				if (!RunTask(x, s, effective, &result, &f))
+				{
+					History(x, "TaskFailed", ErrorDetails(s->name, f.error, f.cause));
+					return Failed(x, s, &f, now);
+				}
+				History(x, "TaskSucceeded", StateDetails(s->name, "output", result));
+				if (!StateOutput(s, x->state_input, result, context, &out, &err))
+					return RuntimeFailure(x, s, &err, now);
+				break;
+			}
+
+		case STATE_CHOICE:
+			{
+				int			i;
+				const char *next = NULL;
+
+				if (!AslApplyInputPath(s->input_path.path, s->input_path.is_null, x->state_input,
+									   context, &effective, &err))
+					return RuntimeFailure(x, s, &err, now);
+				for (i = 0; i < s->nchoices && next == NULL; i++)
+				{
+					bool		matched;
+
+					CHECK_FOR_INTERRUPTS();
+					if (!AslChoiceEvaluate(s->choices[i], effective, context, &matched, &err))
+						return RuntimeFailure(x, s, &err, now);
+					if (matched)
+						next = s->choice_next[i];
+				}
+				if (next == NULL)
+					next = s->default_next;
+				if (next == NULL)
+				{
+					StateFailure f;
+
+					f.error = pstrdup("States.NoChoiceMatched");
+					f.cause = psprintf("no choice rule of state \"%s\" matched, and it has no Default", s->name);
+					Finish(x, "FAILED", NULL, f.error, f.cause);
+					return STEP_DONE;
+				}
+				if (!AslApplyOutputPath(s->output_path.path, s->output_path.is_null, effective,
+										context, &out, &err))
+					return RuntimeFailure(x, s, &err, now);
+				Transition(x, s, next, out);
+				return STEP_NEXT;
+			}
+
+		case STATE_WAIT:
+			if (!AslApplyInputPath(s->input_path.path, s->input_path.is_null, x->state_input,
+								   context, &effective, &err))
+				return RuntimeFailure(x, s, &err, now);
+			if (x->phase == PHASE_ENTER)
+			{
+				TimestampTz until = now;
+				Jsonb	   *v;
+
+				if (s->has_seconds)
+					until = now + (int64) (s->seconds * USECS_PER_SEC);
+				else if (s->has_timestamp)
+					until = s->timestamp;
+				else if (s->seconds_path || s->timestamp_path)
+				{
+					JsonbValue	scalar;
+
+					if (!AslPathEvaluate(s->seconds_path ? s->seconds_path : s->timestamp_path,
+										 effective, context, &v, &err))
+						return RuntimeFailure(x, s, &err, now);
+					if (!JB_ROOT_IS_SCALAR(v) || !JsonbExtractScalar(&v->root, &scalar) ||
+						(s->seconds_path && (scalar.type != jbvNumeric ||
+											 NumberValue(&scalar, -1) < 0)) ||
+						(s->timestamp_path && scalar.type != jbvString))
+					{
+						err.error = "States.Runtime";
+						err.cause = psprintf("the %s of state \"%s\" is not a %s",
+											 s->seconds_path ? "SecondsPath" : "TimestampPath", s->name,
+											 s->seconds_path ? "non-negative number" : "timestamp");
+						return RuntimeFailure(x, s, &err, now);
+					}
+					if (s->seconds_path)
+						until = now + (int64) (NumberValue(&scalar, 0) * USECS_PER_SEC);
+					else
+						until = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+																		CStringGetDatum(pnstrdup(scalar.val.string.val, scalar.val.string.len)),
+																		ObjectIdGetDatum(InvalidOid),
+																		Int32GetDatum(-1)));
+				}
+				if (until > now)
+				{
+					x->phase = PHASE_WAITING;
+					x->next_step_at = until;
+					if (x->timeout_at != 0 && x->next_step_at > x->timeout_at)
+						x->next_step_at = x->timeout_at;
+					return STEP_WAIT;
+				}
+			}
+			if (!AslApplyOutputPath(s->output_path.path, s->output_path.is_null, effective,
+									context, &out, &err))
+				return RuntimeFailure(x, s, &err, now);
+			break;
+
+		case STATE_SUCCEED:
+			if (!AslApplyInputPath(s->input_path.path, s->input_path.is_null, x->state_input,
+								   context, &effective, &err) ||
+				!AslApplyOutputPath(s->output_path.path, s->output_path.is_null, effective,
+									context, &out, &err))
+				return RuntimeFailure(x, s, &err, now);
+			History(x, "SucceedStateExited", StateDetails(s->name, "output", out));
+			Finish(x, "SUCCEEDED", out, NULL, NULL);
+			return STEP_DONE;
+
+		case STATE_FAIL:
+			{
+				char	   *error = s->error;
+				char	   *cause = s->cause;
+				Jsonb	   *v;
+				JsonbValue	scalar;
+
+				if (s->error_path)
+				{
+					if (!AslPathEvaluate(s->error_path, x->state_input, context, &v, &err))
+						return RuntimeFailure(x, s, &err, now);
+					if (JB_ROOT_IS_SCALAR(v) && JsonbExtractScalar(&v->root, &scalar) &&
+						scalar.type == jbvString)
+						error = pnstrdup(scalar.val.string.val, scalar.val.string.len);
+				}
+				if (s->cause_path)
+				{
+					if (!AslPathEvaluate(s->cause_path, x->state_input, context, &v, &err))
+						return RuntimeFailure(x, s, &err, now);
+					if (JB_ROOT_IS_SCALAR(v) && JsonbExtractScalar(&v->root, &scalar) &&
+						scalar.type == jbvString)
+						cause = pnstrdup(scalar.val.string.val, scalar.val.string.len);
+				}
+				History(x, "FailStateEntered", ErrorDetails(s->name, error, cause));
+				Finish(x, "FAILED", NULL, error, cause);
+				return STEP_DONE;
+			}
+
+		case STATE_PARALLEL:
+		case STATE_MAP:
+			err.error = "States.Runtime";
+			err.cause = psprintf("%s states are not run by pg_courier 0.2 (state \"%s\")",
+								 state_type_names[s->type], s->name);
+			Finish(x, "FAILED", NULL, err.error, err.cause);
+			return STEP_DONE;
+	}
+
+	/* Pass, Task, Wait: on to Next, or the end */
+	if (s->end || s->next == NULL)
+	{
+		History(x, psprintf("%sStateExited", state_type_names[s->type]),
+				StateDetails(s->name, "output", out));
+		Finish(x, "SUCCEEDED", out, NULL, NULL);
+		return STEP_DONE;
+	}
+	Transition(x, s, s->next, out);
+	return STEP_NEXT;
+}
+
+/*----------
+ * Loading and saving executions.
+ *----------
+ */
+
+static char *
+TextCol(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+static TimestampTz
+TimeCol(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? 0 : DatumGetTimestampTz(d);
+}
+
+static Jsonb *
+JsonbCol(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? NULL : DatumGetJsonbPCopy(d);
+}
+
+/* The next due execution, locked; false when there is none. */
+static bool
+TakeDue(TimestampTz now, Execution *x, MemoryContext cxt)
+{
+	Oid			argtypes[1] = {TIMESTAMPTZOID};
+	Datum		values[1];
+	SPIPlanPtr	plan;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	MemoryContext old;
+	Datum		d;
+
+	plan = CourierPlan(&due_plan,
+					   "SELECT e.execution_id, e.state_machine_name, e.execution_name, e.version,"
+					   "       e.started_at, e.timeout_at, e.current_state, e.state_entered_at,"
+					   "       e.state_phase, e.retry_counts, e.redrive_count,"
+					   "       e.started_by::pg_catalog.text, e.input, e.state_input"
+					   "  FROM courier.executions AS e"
+					   " WHERE e.status OPERATOR(pg_catalog.=) 'RUNNING'"
+					   "   AND e.next_step_at OPERATOR(pg_catalog.<=) $1"
+					   " ORDER BY e.next_step_at"
+					   " LIMIT 1"
+					   "   FOR UPDATE OF e SKIP LOCKED",
+					   1, argtypes);
+	values[0] = TimestampTzGetDatum(now);
+	if (SPI_execute_plan(plan, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "courier: due executions lookup failed");
+	if (SPI_processed == 0)
+		return false;
+
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	old = MemoryContextSwitchTo(cxt);
+	memset(x, 0, sizeof(*x));
+	x->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	x->machine_name = TextCol(tup, desc, 2);
+	x->name = TextCol(tup, desc, 3);
+	x->version = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+	x->started_at = TimeCol(tup, desc, 5);
+	x->timeout_at = TimeCol(tup, desc, 6);
+	x->state = TextCol(tup, desc, 7);
+	x->entered_at = TimeCol(tup, desc, 8);
+	x->phase = DatumGetInt16(SPI_getbinval(tup, desc, 9, &isnull));
+	d = SPI_getbinval(tup, desc, 10, &isnull);
+	if (!isnull)
+	{
+		ArrayType  *arr = DatumGetArrayTypePCopy(d);
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n,
+					i;
+
+		deconstruct_array(arr, INT4OID, 4, true, TYPALIGN_INT, &elems, &nulls, &n);
+		x->retry_counts = palloc0(sizeof(int) * Max(n, 1));
+		for (i = 0; i < n; i++)
+			x->retry_counts[i] = nulls[i] ? 0 : DatumGetInt32(elems[i]);
+		x->nretry_counts = n;
+	}
+	x->redrive_count = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
+	x->started_by = TextCol(tup, desc, 12);
+	x->input = JsonbCol(tup, desc, 13);
+	x->state_input = JsonbCol(tup, desc, 14);
+	x->status = pstrdup("RUNNING");
+	MemoryContextSwitchTo(old);
+
+	/* the last history event, so new ones follow it */
+	{
+		Oid			argtypes1[1] = {INT8OID};
+		Datum		v1[1];
+
+		plan = CourierPlan(&last_event_plan,
+						   "SELECT COALESCE(pg_catalog.max(h.event_id), 0)"
+						   "  FROM courier.execution_history AS h"
+						   " WHERE h.execution_id OPERATOR(pg_catalog.=) $1",
+						   1, argtypes1);
+		v1[0] = Int64GetDatum(x->id);
+		if (SPI_execute_plan(plan, v1, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "courier: execution history lookup failed");
+		x->last_event = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	return true;
+}
+
+static void
+SaveExecution(const Execution *x, TimestampTz now)
+{
+	Oid			argtypes[12] = {INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TIMESTAMPTZOID,
+		INT2OID, INT4ARRAYOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID, TIMESTAMPTZOID};
+	Datum		values[12];
+	char		nulls[12];
+	SPIPlanPtr	plan;
+
+	memset(nulls, ' ', sizeof(nulls));
+	plan = CourierPlan(&save_plan,
+					   "UPDATE courier.executions AS e"
+					   "   SET status = $2, next_step_at = $3, current_state = $4,"
+					   "       state_entered_at = $5, state_phase = $6, retry_counts = $7,"
+					   "       error = $8, cause = $9, state_input = $10, output = $11,"
+					   "       stopped_at = $12"
+					   " WHERE e.execution_id OPERATOR(pg_catalog.=) $1",
+					   12, argtypes);
+	values[0] = Int64GetDatum(x->id);
+	values[1] = CStringGetTextDatum(x->status);
+	if (x->next_step_at != 0)
+		values[2] = TimestampTzGetDatum(x->next_step_at);
+	else
+		nulls[2] = 'n';
+	values[3] = CStringGetTextDatum(x->state);
+	values[4] = TimestampTzGetDatum(x->entered_at);
+	values[5] = Int16GetDatum((int16) x->phase);
+	if (x->nretry_counts > 0)
+	{
+		Datum	   *elems = palloc(sizeof(Datum) * x->nretry_counts);
+		int			i;
+
+		for (i = 0; i < x->nretry_counts; i++)
+			elems[i] = Int32GetDatum(x->retry_counts[i]);
+		values[6] = PointerGetDatum(construct_array(elems, x->nretry_counts, INT4OID, 4, true,
+													TYPALIGN_INT));
+	}
+	else
+		nulls[6] = 'n';
+	if (x->error)
+		values[7] = CStringGetTextDatum(x->error);
+	else
+		nulls[7] = 'n';
+	if (x->cause)
+		values[8] = CStringGetTextDatum(x->cause);
+	else
+		nulls[8] = 'n';
+	if (x->state_input)
+		values[9] = JsonbPGetDatum(x->state_input);
+	else
+		nulls[9] = 'n';
+	if (x->output)
+		values[10] = JsonbPGetDatum(x->output);
+	else
+		nulls[10] = 'n';
+	if (x->finished)
+		values[11] = TimestampTzGetDatum(now);
+	else
+		nulls[11] = 'n';
+	if (SPI_execute_plan(plan, values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "courier: execution update failed");
+}
+
+/*
+ * courier._run_executions(ts timestamptz, max_steps integer) RETURNS jsonb
+ */
+Datum
+courier_run_executions(PG_FUNCTION_ARGS)
+{
+	TimestampTz now;
+	int32		max_steps;
+	int64		steps = 0;
+	int64		advanced = 0;
+	int64		finished = 0;
+	MemoryContext per_execution;
+	MemoryContext old;
+	char	   *result;
+
+	CourierArgNotNull(fcinfo, 0, "ts");
+	CourierArgNotNull(fcinfo, 1, "max_steps");
+	now = PG_GETARG_TIMESTAMPTZ(0);
+	max_steps = PG_GETARG_INT32(1);
+	if (max_steps < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_steps must be at least 1")));
+
+	per_execution = AllocSetContextCreate(CurrentMemoryContext, "pg_courier execution",
+										  ALLOCSET_DEFAULT_SIZES);
+	SPI_connect();
+	while (steps < max_steps)
+	{
+		Execution	x;
+		const AslMachine *m;
+		StepResult r = STEP_NEXT;
+
+		CHECK_FOR_INTERRUPTS();
+		old = MemoryContextSwitchTo(per_execution);
+		if (!TakeDue(now, &x, per_execution))
+		{
+			MemoryContextSwitchTo(old);
+			break;
+		}
+		m = MachineOf(&x);
+		while (r == STEP_NEXT && steps < max_steps)
+		{
+			CHECK_FOR_INTERRUPTS();
+			r = Step(&x, m, now);
+			steps++;
+		}
+		if (r == STEP_NEXT)
+			x.next_step_at = now;	/* budget used up: due again at once */
+		SaveExecution(&x, now);
+		advanced++;
+		if (x.finished)
+			finished++;
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(per_execution);
+	}
+	SPI_finish();
+
+	result = psprintf("{\"workflow_transitions\": " INT64_FORMAT
+					  ", \"executions_advanced\": " INT64_FORMAT
+					  ", \"executions_finished\": " INT64_FORMAT "}",
+					  steps, advanced, finished);
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(result)));
+}
+
+static void
+WorkflowXactCallback(XactEvent event, void *arg pg_attribute_unused())
+{
+	if (!wake_at_commit)
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			CourierWakeWorker();
+			wake_at_commit = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			wake_at_commit = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/* courier._wake_executions(): the worker runs executions after commit. */
+Datum
+courier_wake_executions(PG_FUNCTION_ARGS pg_attribute_unused())
+{
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(WorkflowXactCallback, NULL);
+		xact_callback_registered = true;
+	}
+	wake_at_commit = true;
+	PG_RETURN_VOID();
+}
+
+/* courier.task_error(error_name text, cause text) */
+Datum
+courier_task_error(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+
+	CourierArgNotNull(fcinfo, 0, "error_name");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (name[0] == '\0' || strlen(name) > 256)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("error_name must have 1 to 256 characters")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_COURIER_TASK_ERROR),
+				 errmsg("%s", name)));
+	ereport(ERROR,
+			(errcode(ERRCODE_COURIER_TASK_ERROR),
+			 errmsg("%s", name),
+			 errdetail("%s", text_to_cstring(PG_GETARG_TEXT_PP(1)))));
+	PG_RETURN_VOID();
+}
