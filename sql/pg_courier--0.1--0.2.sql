@@ -654,11 +654,11 @@ BEGIN
     RETURN jsonb_build_object('expired_messages', expired,
                               'expired_dedup_ids', dedup_expired,
                               'empty_groups_removed', groups_removed)
-           || courier._bus_tick(ts);
+           || courier._bus_tick(ts) || courier._workflow_tick(ts);
 END
 $$;
 COMMENT ON FUNCTION courier.tick() IS
-    'periodic maintenance (retention, dedup history, empty FIFO groups, bus deliveries, archives, replays); idempotent, safe to run concurrently';
+    'periodic maintenance (retention, dedup history, empty FIFO groups, bus deliveries, archives, replays, workflow executions); idempotent, safe to run concurrently';
 
 -- Event patterns (EventBridge dialect): validation and matching in C (src/pattern.c).
 
