@@ -37,7 +37,9 @@ OBJS = \
 	src/asl_intrinsics.o \
 	src/asl_choice.o \
 	src/asl_validate.o \
-	src/workflow.o
+	src/asl_machine.o \
+	src/workflow.o \
+	src/workflow_task.o
 
 # Order matters: later parts use objects created by earlier ones.
 SQL_PARTS = \
@@ -91,7 +93,7 @@ $(OBJS): $(wildcard src/*.h)
 # from the server's own list.
 src/sqlstate_names.h: $(shell $(PG_CONFIG) --includedir-server)/utils/errcodes.h
 	awk '/^#define ERRCODE_/ && /MAKE_SQLSTATE/ { n = substr($$2, 9); printf "{%s, \"%s\"},\n", $$2, tolower(n) }' $< > $@
-src/workflow.o: src/sqlstate_names.h
+src/workflow_task.o: src/sqlstate_names.h
 
 # The two commands of the README, and their helpers (scripts/).
 .PHONY: run stop test bench reliability

@@ -33,8 +33,9 @@
  * The data flow of a state (InputPath, Parameters, ResultSelector,
  * ResultPath, OutputPath) and Choice rules are evaluated by asl_path.c,
  * asl_template.c and asl_choice.c; definitions are validated by
- * asl_validate.c when they are created, and compiled here once per backend
- * and version.
+ * asl_validate.c when they are created, compiled by asl_machine.c, and
+ * cached here once per backend and version.  Task resources are run by
+ * workflow_task.c.
  *
  * Not yet run: Parallel and Map states, and task tokens; an execution that
  * reaches them fails with States.Runtime (docs/workflows.md).
@@ -72,115 +73,10 @@
 #include "plan.h"
 #include "worker.h"
 #include "workflow.h"
+#include "workflow_task.h"
 
 PG_FUNCTION_INFO_V1(courier_run_executions);
 PG_FUNCTION_INFO_V1(courier_wake_executions);
-PG_FUNCTION_INFO_V1(courier_task_error);
-
-/* The SQLSTATE courier.task_error() raises; the message is the error name. */
-#define ERRCODE_COURIER_TASK_ERROR	MAKE_SQLSTATE('C', 'W', '0', '0', '1')
-
-/* SQLSTATE -> condition name, generated from utils/errcodes.h */
-typedef struct SqlStateEntry
-{
-	int			code;
-	const char *name;
-} SqlStateEntry;
-
-static const SqlStateEntry sqlstate_names[] = {
-#include "sqlstate_names.h"
-	{0, NULL}
-};
-
-#define ASL_STATE_NAME_MAX 80
-
-typedef enum AslStateType
-{
-	STATE_PASS,
-	STATE_TASK,
-	STATE_CHOICE,
-	STATE_WAIT,
-	STATE_SUCCEED,
-	STATE_FAIL,
-	STATE_PARALLEL,
-	STATE_MAP
-} AslStateType;
-
-static const char *const state_type_names[] = {
-	"Pass", "Task", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map"
-};
-
-typedef struct AslRetrier
-{
-	int			nerrors;
-	char	  **errors;
-	double		interval;		/* seconds */
-	int			max_attempts;
-	double		backoff_rate;
-	double		max_delay;		/* seconds; 0: none */
-	bool		full_jitter;
-} AslRetrier;
-
-typedef struct AslCatcher
-{
-	int			nerrors;
-	char	  **errors;
-	char	   *next;
-	AslPath    *result_path;
-	bool		result_path_null;
-} AslCatcher;
-
-/* An optional path field: absent (default "$"), null, or a path. */
-typedef struct PathField
-{
-	AslPath    *path;			/* NULL: absent or null */
-	bool		is_null;
-} PathField;
-
-typedef struct AslState
-{
-	char	   *name;
-	AslStateType type;
-	char	   *next;			/* NULL with end, and for Choice/Succeed/Fail */
-	bool		end;
-	PathField	input_path;
-	PathField	output_path;
-	PathField	result_path;
-	AslTemplate *parameters;
-	AslTemplate *result_selector;
-	Jsonb	   *result;			/* Pass */
-	/* Task */
-	char	   *resource;
-	/* Choice */
-	int			nchoices;
-	AslChoiceRule **choices;
-	char	  **choice_next;
-	char	   *default_next;
-	/* Wait */
-	bool		has_seconds;
-	double		seconds;
-	bool		has_timestamp;
-	TimestampTz timestamp;
-	AslPath    *seconds_path;
-	AslPath    *timestamp_path;
-	/* Fail */
-	char	   *error;
-	char	   *cause;
-	AslPath    *error_path;
-	AslPath    *cause_path;
-	/* Retry, Catch */
-	int			nretriers;
-	AslRetrier *retriers;
-	int			ncatchers;
-	AslCatcher *catchers;
-} AslState;
-
-typedef struct AslMachine
-{
-	char	   *start_at;
-	int			nstates;
-	AslState   *states;
-} AslMachine;
 
 typedef struct MachineKey
 {
@@ -198,38 +94,6 @@ typedef struct MachineCache
 
 static HTAB *machine_cache = NULL;
 
-/* Phases of an execution inside its current state. */
-#define PHASE_ENTER		0
-#define PHASE_WAITING	1
-#define PHASE_RETRY		2
-
-/* One execution, as the engine works on it. */
-typedef struct Execution
-{
-	int64		id;
-	char	   *machine_name;
-	char	   *name;
-	int32		version;
-	char	   *status;
-	TimestampTz started_at;
-	TimestampTz timeout_at;		/* 0: none */
-	TimestampTz next_step_at;	/* 0: NULL */
-	char	   *state;
-	TimestampTz entered_at;
-	int			phase;
-	int			nretry_counts;
-	int		   *retry_counts;
-	int32		redrive_count;
-	char	   *started_by;
-	Jsonb	   *input;
-	Jsonb	   *state_input;
-	Jsonb	   *output;
-	char	   *error;
-	char	   *cause;
-	int32		last_event;		/* highest history event id written */
-	bool		finished;
-} Execution;
-
 static SPIPlanPtr due_plan = NULL;
 static SPIPlanPtr version_plan = NULL;
 static SPIPlanPtr definition_plan = NULL;
@@ -240,277 +104,6 @@ static SPIPlanPtr last_event_plan = NULL;
 /* Did this transaction start executions for the worker to advance? */
 static bool wake_at_commit = false;
 static bool xact_callback_registered = false;
-
-/*----------
- * Compiling a definition.
- *----------
- */
-
-static JsonbValue *
-Field(Jsonb *obj, const char *key)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	return findJsonbValueFromContainer(&obj->root, JB_FOBJECT, &k);
-}
-
-static JsonbValue *
-ContainerField(JsonbContainer *c, const char *key)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	return findJsonbValueFromContainer(c, JB_FOBJECT, &k);
-}
-
-static char *
-StringValue(JsonbValue *v, MemoryContext cxt)
-{
-	if (v == NULL || v->type != jbvString)
-		return NULL;
-	return MemoryContextStrdup(cxt, pnstrdup(v->val.string.val, v->val.string.len));
-}
-
-static double
-NumberValue(JsonbValue *v, double dflt)
-{
-	if (v == NULL || v->type != jbvNumeric)
-		return dflt;
-	return DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
-}
-
-static Jsonb *
-ValueJsonb(JsonbValue *v)
-{
-	return JsonbValueToJsonb(v);
-}
-
-static PathField
-CompilePathField(JsonbContainer *state, const char *key, bool reference, MemoryContext cxt)
-{
-	PathField	f = {NULL, false};
-	JsonbValue *v = ContainerField(state, key);
-
-	if (v == NULL)
-		return f;
-	if (v->type == jbvNull)
-	{
-		f.is_null = true;
-		return f;
-	}
-	f.path = AslPathCompile(pnstrdup(v->val.string.val, v->val.string.len), reference, cxt);
-	return f;
-}
-
-static char **
-CompileErrorList(JsonbValue *list, int *n, MemoryContext cxt)
-{
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	char	  **errors;
-	int			i = 0;
-
-	*n = 0;
-	if (list == NULL || list->type != jbvBinary)
-		return NULL;
-	errors = MemoryContextAllocZero(cxt, sizeof(char *) * Max(JsonContainerSize(list->val.binary.data), 1));
-	it = JsonbIteratorInit(list->val.binary.data);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-		if (tok == WJB_ELEM && v.type == jbvString)
-			errors[i++] = StringValue(&v, cxt);
-	*n = i;
-	return errors;
-}
-
-static void
-CompileRetryCatch(AslState *s, JsonbContainer *state, MemoryContext cxt)
-{
-	JsonbValue *retry = ContainerField(state, "Retry");
-	JsonbValue *catch = ContainerField(state, "Catch");
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-
-	if (retry != NULL && retry->type == jbvBinary)
-	{
-		s->retriers = MemoryContextAllocZero(cxt, sizeof(AslRetrier) * Max(JsonContainerSize(retry->val.binary.data), 1));
-		it = JsonbIteratorInit(retry->val.binary.data);
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-		{
-			AslRetrier *r;
-			JsonbValue *js;
-
-			if (tok != WJB_ELEM || v.type != jbvBinary)
-				continue;
-			r = &s->retriers[s->nretriers++];
-			r->errors = CompileErrorList(ContainerField(v.val.binary.data, "ErrorEquals"), &r->nerrors, cxt);
-			r->interval = NumberValue(ContainerField(v.val.binary.data, "IntervalSeconds"), 1);
-			r->max_attempts = (int) NumberValue(ContainerField(v.val.binary.data, "MaxAttempts"), 3);
-			r->backoff_rate = NumberValue(ContainerField(v.val.binary.data, "BackoffRate"), 2.0);
-			r->max_delay = NumberValue(ContainerField(v.val.binary.data, "MaxDelaySeconds"), 0);
-			js = ContainerField(v.val.binary.data, "JitterStrategy");
-			r->full_jitter = js != NULL && js->type == jbvString &&
-				js->val.string.len == 4 && memcmp(js->val.string.val, "FULL", 4) == 0;
-		}
-	}
-	if (catch != NULL && catch->type == jbvBinary)
-	{
-		s->catchers = MemoryContextAllocZero(cxt, sizeof(AslCatcher) * Max(JsonContainerSize(catch->val.binary.data), 1));
-		it = JsonbIteratorInit(catch->val.binary.data);
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-		{
-			AslCatcher *c;
-			PathField	rp;
-
-			if (tok != WJB_ELEM || v.type != jbvBinary)
-				continue;
-			c = &s->catchers[s->ncatchers++];
-			c->errors = CompileErrorList(ContainerField(v.val.binary.data, "ErrorEquals"), &c->nerrors, cxt);
-			c->next = StringValue(ContainerField(v.val.binary.data, "Next"), cxt);
-			rp = CompilePathField(v.val.binary.data, "ResultPath", true, cxt);
-			c->result_path = rp.path;
-			c->result_path_null = rp.is_null;
-		}
-	}
-}
-
-static AslStateType
-StateType(const char *name)
-{
-	int			i;
-
-	for (i = 0; i < (int) lengthof(state_type_names); i++)
-		if (strcmp(state_type_names[i], name) == 0)
-			return (AslStateType) i;
-	elog(ERROR, "unknown state type \"%s\" in a validated definition", name);
-}
-
-static void
-CompileState(AslState *s, const char *name, JsonbContainer *state, MemoryContext cxt)
-{
-	JsonbValue *v;
-
-	s->name = MemoryContextStrdup(cxt, name);
-	s->type = StateType(StringValue(ContainerField(state, "Type"), CurrentMemoryContext));
-	s->next = StringValue(ContainerField(state, "Next"), cxt);
-	v = ContainerField(state, "End");
-	s->end = v != NULL && v->type == jbvBool && v->val.boolean;
-	s->input_path = CompilePathField(state, "InputPath", false, cxt);
-	s->output_path = CompilePathField(state, "OutputPath", false, cxt);
-	s->result_path = CompilePathField(state, "ResultPath", true, cxt);
-	if ((v = ContainerField(state, "Parameters")) != NULL)
-		s->parameters = AslTemplateCompile(ValueJsonb(v), cxt);
-	if ((v = ContainerField(state, "ResultSelector")) != NULL)
-		s->result_selector = AslTemplateCompile(ValueJsonb(v), cxt);
-	if ((v = ContainerField(state, "Result")) != NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-
-		s->result = ValueJsonb(v);
-		MemoryContextSwitchTo(old);
-	}
-	s->resource = StringValue(ContainerField(state, "Resource"), cxt);
-
-	if (s->type == STATE_CHOICE)
-	{
-		JsonbValue *choices = ContainerField(state, "Choices");
-		JsonbIterator *it;
-		JsonbValue	c;
-		JsonbIteratorToken tok;
-		int			n = choices && choices->type == jbvBinary ?
-			JsonContainerSize(choices->val.binary.data) : 0;
-
-		s->choices = MemoryContextAllocZero(cxt, sizeof(AslChoiceRule *) * Max(n, 1));
-		s->choice_next = MemoryContextAllocZero(cxt, sizeof(char *) * Max(n, 1));
-		if (n > 0)
-		{
-			it = JsonbIteratorInit(choices->val.binary.data);
-			while ((tok = JsonbIteratorNext(&it, &c, true)) != WJB_DONE)
-			{
-				if (tok != WJB_ELEM || c.type != jbvBinary)
-					continue;
-				s->choice_next[s->nchoices] = StringValue(ContainerField(c.val.binary.data, "Next"), cxt);
-				s->choices[s->nchoices++] = AslChoiceCompile(ValueJsonb(&c), cxt);
-			}
-		}
-		s->default_next = StringValue(ContainerField(state, "Default"), cxt);
-	}
-	if (s->type == STATE_WAIT)
-	{
-		if ((v = ContainerField(state, "Seconds")) != NULL)
-		{
-			s->has_seconds = true;
-			s->seconds = NumberValue(v, 0);
-		}
-		if ((v = ContainerField(state, "Timestamp")) != NULL && v->type == jbvString)
-		{
-			s->has_timestamp = true;
-			s->timestamp = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
-																   CStringGetDatum(pnstrdup(v->val.string.val, v->val.string.len)),
-																   ObjectIdGetDatum(InvalidOid),
-																   Int32GetDatum(-1)));
-		}
-		if ((v = ContainerField(state, "SecondsPath")) != NULL && v->type == jbvString)
-			s->seconds_path = AslPathCompile(pnstrdup(v->val.string.val, v->val.string.len), true, cxt);
-		if ((v = ContainerField(state, "TimestampPath")) != NULL && v->type == jbvString)
-			s->timestamp_path = AslPathCompile(pnstrdup(v->val.string.val, v->val.string.len), true, cxt);
-	}
-	if (s->type == STATE_FAIL)
-	{
-		s->error = StringValue(ContainerField(state, "Error"), cxt);
-		s->cause = StringValue(ContainerField(state, "Cause"), cxt);
-		if ((v = ContainerField(state, "ErrorPath")) != NULL && v->type == jbvString)
-			s->error_path = AslPathCompile(pnstrdup(v->val.string.val, v->val.string.len), true, cxt);
-		if ((v = ContainerField(state, "CausePath")) != NULL && v->type == jbvString)
-			s->cause_path = AslPathCompile(pnstrdup(v->val.string.val, v->val.string.len), true, cxt);
-	}
-	CompileRetryCatch(s, state, cxt);
-}
-
-static AslMachine *
-CompileMachine(Jsonb *definition, MemoryContext cxt)
-{
-	AslMachine *m = MemoryContextAllocZero(cxt, sizeof(AslMachine));
-	JsonbValue *states = Field(definition, "States");
-	JsonbIterator *it;
-	JsonbValue	k,
-				v;
-	JsonbIteratorToken tok;
-
-	m->start_at = StringValue(Field(definition, "StartAt"), cxt);
-	if (states == NULL || states->type != jbvBinary)
-		elog(ERROR, "state machine definition without States");
-	m->states = MemoryContextAllocZero(cxt, sizeof(AslState) * Max(JsonContainerSize(states->val.binary.data), 1));
-	it = JsonbIteratorInit(states->val.binary.data);
-	tok = JsonbIteratorNext(&it, &v, true);
-	while ((tok = JsonbIteratorNext(&it, &k, true)) == WJB_KEY)
-	{
-		char	   *name = pnstrdup(k.val.string.val, k.val.string.len);
-
-		tok = JsonbIteratorNext(&it, &v, true);
-		CHECK_FOR_INTERRUPTS();
-		if (v.type == jbvBinary)
-			CompileState(&m->states[m->nstates++], name, v.val.binary.data, cxt);
-	}
-	return m;
-}
-
-static AslState *
-FindState(const AslMachine *m, const char *name)
-{
-	int			i;
-
-	for (i = 0; i < m->nstates; i++)
-		if (strcmp(m->states[i].name, name) == 0)
-			return &m->states[i];
-	return NULL;
-}
 
 /* The compiled machine of an execution's version, compiled once per backend. */
 static AslMachine *
@@ -569,7 +162,7 @@ MachineOf(const Execution *x)
 	cxt = AllocSetContextCreate(CacheMemoryContext, "pg_courier state machine", ALLOCSET_SMALL_SIZES);
 	PG_TRY();
 	{
-		AslMachine *m = CompileMachine(DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
+		AslMachine *m = AslCompileMachine(DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
 																	SPI_tuptable->tupdesc, 1, &isnull)),
 									   cxt);
 
@@ -723,8 +316,8 @@ ContextObject(const Execution *x)
  *----------
  */
 
-static void
-History(Execution *x, const char *type, Jsonb *details)
+void
+WorkflowHistory(Execution *x, const char *type, Jsonb *details)
 {
 	Oid			argtypes[5] = {INT8OID, INT4OID, TIMESTAMPTZOID, TEXTOID, JSONBOID};
 	Datum		values[5];
@@ -746,8 +339,8 @@ History(Execution *x, const char *type, Jsonb *details)
 }
 
 /* History details: {"name": state, key: value}. */
-static Jsonb *
-StateDetails(const char *state, const char *key, Jsonb *value)
+Jsonb *
+WorkflowStateDetails(const char *state, const char *key, Jsonb *value)
 {
 	JsonbParseState *st = NULL;
 
@@ -759,8 +352,8 @@ StateDetails(const char *state, const char *key, Jsonb *value)
 	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 
-static Jsonb *
-ErrorDetails(const char *state, const char *error, const char *cause)
+Jsonb *
+WorkflowErrorDetails(const char *state, const char *error, const char *cause)
 {
 	JsonbParseState *st = NULL;
 
@@ -776,21 +369,6 @@ ErrorDetails(const char *state, const char *error, const char *cause)
  * Running states.
  *----------
  */
-
-/* How one step ended. */
-typedef enum StepResult
-{
-	STEP_NEXT,					/* moved to another state: go on */
-	STEP_WAIT,					/* waits until x->next_step_at */
-	STEP_DONE					/* the execution ended */
-} StepResult;
-
-/* A failure inside a state, before Retry and Catch. */
-typedef struct StateFailure
-{
-	char	   *error;
-	char	   *cause;
-} StateFailure;
 
 static bool
 IsTerminalError(const char *error)
@@ -819,130 +397,12 @@ ErrorMatches(char **errors, int n, const char *error)
 	return false;
 }
 
-static const char *
-SqlStateName(int sqlerrcode)
-{
-	int			i;
-
-	for (i = 0; sqlstate_names[i].name != NULL; i++)
-		if (sqlstate_names[i].code == sqlerrcode)
-			return sqlstate_names[i].name;
-	return unpack_sql_state(sqlerrcode);
-}
-
-static Oid
-LookupTaskFunction(const char *name)
-{
-	LOCAL_FCINFO(fcinfo, 1);
-	Datum		result;
-
-	InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
-	fcinfo->args[0].value = CStringGetTextDatum(psprintf("%s(jsonb)", name));
-	fcinfo->args[0].isnull = false;
-	result = to_regprocedure(fcinfo);
-	return fcinfo->isnull ? InvalidOid : DatumGetObjectId(result);
-}
-
-/*
- * Run a Task's resource with its effective input.  true with *result on
- * success; false with *fail otherwise (everything the task did rolled back).
- */
-static bool
-RunTask(const Execution *x, const AslState *s, Jsonb *input, Jsonb **result, StateFailure *fail)
-{
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	Oid			fnoid;
-	Oid			role;
-	Oid			save_userid;
-	int			save_sec_context;
-	bool		ok = true;
-
-	if (s->resource == NULL || strncmp(s->resource, "function:", 9) != 0)
-	{
-		fail->error = pstrdup("States.Runtime");
-		fail->cause = psprintf("resource \"%s\" is not available in pg_courier",
-							   s->resource ? s->resource : "");
-		return false;
-	}
-	fnoid = LookupTaskFunction(s->resource + 9);
-	if (!OidIsValid(fnoid))
-	{
-		fail->error = pstrdup("courier.FunctionNotFound");
-		fail->cause = psprintf("function %s(jsonb) does not exist", s->resource + 9);
-		return false;
-	}
-	role = get_role_oid(x->started_by, true);
-	if (!OidIsValid(role) || CourierProcAclCheck(fnoid, role, ACL_EXECUTE) != ACLCHECK_OK)
-	{
-		fail->error = pstrdup("courier.PermissionDenied");
-		fail->cause = psprintf("role \"%s\" may not execute function %s(jsonb)",
-							   x->started_by, s->resource + 9);
-		return false;
-	}
-
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		LOCAL_FCINFO(fcinfo, 1);
-		FmgrInfo	flinfo;
-		Datum		d;
-
-		SetUserIdAndSecContext(role, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-		fmgr_info(fnoid, &flinfo);
-		InitFunctionCallInfoData(*fcinfo, &flinfo, 1, InvalidOid, NULL, NULL);
-		fcinfo->args[0].value = JsonbPGetDatum(input);
-		fcinfo->args[0].isnull = false;
-		d = FunctionCallInvoke(fcinfo);
-		SetUserIdAndSecContext(save_userid, save_sec_context);
-		MemoryContextSwitchTo(oldcxt);
-		if (fcinfo->isnull || get_func_rettype(fnoid) != JSONBOID)
-			*result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("null")));
-		else
-			*result = DatumGetJsonbPCopy(d);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		SetUserIdAndSecContext(save_userid, save_sec_context);
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-			ReThrowError(edata);
-		if (edata->sqlerrcode == ERRCODE_COURIER_TASK_ERROR)
-		{
-			fail->error = pstrdup(edata->message ? edata->message : "");
-			fail->cause = edata->detail ? pstrdup(edata->detail) : NULL;
-		}
-		else
-		{
-			fail->error = pstrdup(SqlStateName(edata->sqlerrcode));
-			fail->cause = pstrdup(edata->message ? edata->message : "");
-		}
-		FreeErrorData(edata);
-		ok = false;
-	}
-	PG_END_TRY();
-	return ok;
-}
-
 /* Enter state `name` with input: the next step runs it. */
 static void
 Transition(Execution *x, const AslState *from, const char *name, Jsonb *output)
 {
-	History(x, psprintf("%sStateExited", state_type_names[from->type]),
-			StateDetails(from->name, "output", output));
+	WorkflowHistory(x, psprintf("%sStateExited", state_type_names[from->type]),
+			WorkflowStateDetails(from->name, "output", output));
 	x->state = pstrdup(name);
 	x->state_input = output;
 	x->entered_at = CourierNow();
@@ -962,11 +422,11 @@ Finish(Execution *x, const char *status, Jsonb *output, const char *error, const
 	x->next_step_at = 0;
 	x->finished = true;
 	if (strcmp(status, "SUCCEEDED") == 0)
-		History(x, "ExecutionSucceeded", StateDetails(NULL, "output", output));
+		WorkflowHistory(x, "ExecutionSucceeded", WorkflowStateDetails(NULL, "output", output));
 	else if (strcmp(status, "TIMED_OUT") == 0)
-		History(x, "ExecutionTimedOut", ErrorDetails(NULL, error, cause));
+		WorkflowHistory(x, "ExecutionTimedOut", WorkflowErrorDetails(NULL, error, cause));
 	else
-		History(x, "ExecutionFailed", ErrorDetails(NULL, error, cause));
+		WorkflowHistory(x, "ExecutionFailed", WorkflowErrorDetails(NULL, error, cause));
 }
 
 /* The output of a state whose result goes through ResultPath and OutputPath. */
@@ -1080,7 +540,7 @@ RuntimeFailure(Execution *x, const AslState *s, AslError *err, TimestampTz now)
 static StepResult
 Step(Execution *x, const AslMachine *m, TimestampTz now)
 {
-	const AslState *s = FindState(m, x->state);
+	const AslState *s = AslFindState(m, x->state);
 	Jsonb	   *context;
 	Jsonb	   *effective;
 	Jsonb	   *out;
@@ -1100,8 +560,8 @@ Step(Execution *x, const AslMachine *m, TimestampTz now)
 	}
 	context = ContextObject(x);
 	if (x->phase == PHASE_ENTER)
-		History(x, psprintf("%sStateEntered", state_type_names[s->type]),
-				StateDetails(s->name, "input", x->state_input));
+		WorkflowHistory(x, psprintf("%sStateEntered", state_type_names[s->type]),
+				WorkflowStateDetails(s->name, "input", x->state_input));
 
 	switch (s->type)
 	{
@@ -1118,13 +578,13 @@ Step(Execution *x, const AslMachine *m, TimestampTz now)
 
 				if (!EffectiveInput(s, x->state_input, context, &effective, &err))
 					return RuntimeFailure(x, s, &err, now);
-				History(x, "TaskScheduled", StateDetails(s->name, "parameters", effective));
-				if (!RunTask(x, s, effective, &result, &f))
+				WorkflowHistory(x, "TaskScheduled", WorkflowStateDetails(s->name, "parameters", effective));
+				if (!WorkflowRunTask(x, s, effective, &result, &f))
 				{
-					History(x, "TaskFailed", ErrorDetails(s->name, f.error, f.cause));
+					WorkflowHistory(x, "TaskFailed", WorkflowErrorDetails(s->name, f.error, f.cause));
 					return Failed(x, s, &f, now);
 				}
-				History(x, "TaskSucceeded", StateDetails(s->name, "output", result));
+				WorkflowHistory(x, "TaskSucceeded", WorkflowStateDetails(s->name, "output", result));
 				if (!StateOutput(s, x->state_input, result, context, &out, &err))
 					return RuntimeFailure(x, s, &err, now);
 				break;
@@ -1188,7 +648,7 @@ Step(Execution *x, const AslMachine *m, TimestampTz now)
 						return RuntimeFailure(x, s, &err, now);
 					if (!JB_ROOT_IS_SCALAR(v) || !JsonbExtractScalar(&v->root, &scalar) ||
 						(s->seconds_path && (scalar.type != jbvNumeric ||
-											 NumberValue(&scalar, -1) < 0)) ||
+											 AslNumberValue(&scalar, -1) < 0)) ||
 						(s->timestamp_path && scalar.type != jbvString))
 					{
 						err.error = "States.Runtime";
@@ -1198,7 +658,7 @@ Step(Execution *x, const AslMachine *m, TimestampTz now)
 						return RuntimeFailure(x, s, &err, now);
 					}
 					if (s->seconds_path)
-						until = now + (int64) (NumberValue(&scalar, 0) * USECS_PER_SEC);
+						until = now + (int64) (AslNumberValue(&scalar, 0) * USECS_PER_SEC);
 					else
 						until = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
 																		CStringGetDatum(pnstrdup(scalar.val.string.val, scalar.val.string.len)),
@@ -1225,7 +685,7 @@ Step(Execution *x, const AslMachine *m, TimestampTz now)
 				!AslApplyOutputPath(s->output_path.path, s->output_path.is_null, effective,
 									context, &out, &err))
 				return RuntimeFailure(x, s, &err, now);
-			History(x, "SucceedStateExited", StateDetails(s->name, "output", out));
+			WorkflowHistory(x, "SucceedStateExited", WorkflowStateDetails(s->name, "output", out));
 			Finish(x, "SUCCEEDED", out, NULL, NULL);
 			return STEP_DONE;
 
@@ -1252,7 +712,7 @@ Step(Execution *x, const AslMachine *m, TimestampTz now)
 						scalar.type == jbvString)
 						cause = pnstrdup(scalar.val.string.val, scalar.val.string.len);
 				}
-				History(x, "FailStateEntered", ErrorDetails(s->name, error, cause));
+				WorkflowHistory(x, "FailStateEntered", WorkflowErrorDetails(s->name, error, cause));
 				Finish(x, "FAILED", NULL, error, cause);
 				return STEP_DONE;
 			}
@@ -1269,8 +729,8 @@ Step(Execution *x, const AslMachine *m, TimestampTz now)
 	/* Pass, Task, Wait: on to Next, or the end */
 	if (s->end || s->next == NULL)
 	{
-		History(x, psprintf("%sStateExited", state_type_names[s->type]),
-				StateDetails(s->name, "output", out));
+		WorkflowHistory(x, psprintf("%sStateExited", state_type_names[s->type]),
+				WorkflowStateDetails(s->name, "output", out));
 		Finish(x, "SUCCEEDED", out, NULL, NULL);
 		return STEP_DONE;
 	}
@@ -1557,25 +1017,3 @@ courier_wake_executions(PG_FUNCTION_ARGS pg_attribute_unused())
 	PG_RETURN_VOID();
 }
 
-/* courier.task_error(error_name text, cause text) */
-Datum
-courier_task_error(PG_FUNCTION_ARGS)
-{
-	char	   *name;
-
-	CourierArgNotNull(fcinfo, 0, "error_name");
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	if (name[0] == '\0' || strlen(name) > 256)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("error_name must have 1 to 256 characters")));
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_COURIER_TASK_ERROR),
-				 errmsg("%s", name)));
-	ereport(ERROR,
-			(errcode(ERRCODE_COURIER_TASK_ERROR),
-			 errmsg("%s", name),
-			 errdetail("%s", text_to_cstring(PG_GETARG_TEXT_PP(1)))));
-	PG_RETURN_VOID();
-}

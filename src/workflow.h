@@ -1,11 +1,69 @@
 /*-------------------------------------------------------------------------
  *
  * workflow.h
- *	  The workflow engine: executions of ASL state machines.
+ *	  The workflow engine: executions of ASL state machines, and what the
+ *	  engine's files (workflow.c, workflow_task.c) share.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef COURIER_WORKFLOW_H
 #define COURIER_WORKFLOW_H
+
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "asl_machine.h"
+
+/* Phases of an execution inside its current state. */
+#define PHASE_ENTER		0
+#define PHASE_WAITING	1
+#define PHASE_RETRY		2
+
+/* One execution, as the engine works on it. */
+typedef struct Execution
+{
+	int64		id;
+	char	   *machine_name;
+	char	   *name;
+	int32		version;
+	char	   *status;
+	TimestampTz started_at;
+	TimestampTz timeout_at;		/* 0: none */
+	TimestampTz next_step_at;	/* 0: NULL */
+	char	   *state;
+	TimestampTz entered_at;
+	int			phase;
+	int			nretry_counts;
+	int		   *retry_counts;
+	int32		redrive_count;
+	char	   *started_by;
+	Jsonb	   *input;
+	Jsonb	   *state_input;
+	Jsonb	   *output;
+	char	   *error;
+	char	   *cause;
+	int32		last_event;		/* highest history event id written */
+	bool		finished;
+} Execution;
+
+/* How one step ended. */
+typedef enum StepResult
+{
+	STEP_NEXT,					/* moved to another state: go on */
+	STEP_WAIT,					/* waits until x->next_step_at */
+	STEP_DONE					/* the execution ended */
+} StepResult;
+
+/* A failure inside a state, before Retry and Catch. */
+typedef struct StateFailure
+{
+	char	   *error;
+	char	   *cause;
+} StateFailure;
+
+
+extern void WorkflowHistory(Execution *x, const char *type, Jsonb *details);
+extern Jsonb *WorkflowStateDetails(const char *state, const char *key, Jsonb *value);
+extern Jsonb *WorkflowErrorDetails(const char *state, const char *error, const char *cause);
 
 #endif							/* COURIER_WORKFLOW_H */
