@@ -3,7 +3,8 @@
 # FIFO groups, deduplication claims, dead letters with their evidence, the
 # audit trail, topics and subscriptions, bus archives (their events live in
 # partitions created at run time, which pg_dump dumps as tables attached to
-# the extension's parent) and replays, and every sequence; a restored
+# the extension's parent) and replays, state machines with their versions,
+# executions and their history, and every sequence; a restored
 # database goes on working.  Both a plain dump through psql and a custom
 # dump through pg_restore.
 # Prints TAP lines.  Needs PGHOST/PGPORT/PGUSER of a running cluster.
@@ -58,6 +59,13 @@ SELECT courier._archive_event(e.archive_id, now() - interval '3 days', e.event_t
   FROM courier.archived_events e ORDER BY e.event_id LIMIT 1;
 SELECT courier.start_replay('shop-replay', 'shop-archive', now() - interval '1 hour', now());
 SELECT courier.run_replays();
+-- A state machine in two versions: one execution finished (with its
+-- history), one started on version 1 and not yet run.
+SELECT courier.create_state_machine('flow', '{"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": "v1", "End": true}}}');
+SELECT courier.start_execution('flow', '{}', 'done-before');
+SELECT courier.run_executions();
+SELECT courier.start_execution('flow', '{}', 'pending');
+SELECT courier.update_state_machine('flow', '{"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": "v2", "End": true}}}');
 SQL
 
 SNAPSHOT="SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s|%s', msg_id, visible_at, sent_at, receive_count,
@@ -83,7 +91,11 @@ TABLES="SELECT string_agg(t, E'\\n' ORDER BY t) FROM (
           UNION ALL SELECT 'subscriptions ' || x::text FROM courier.subscriptions x
           UNION ALL SELECT 'archives ' || x::text FROM courier.archives x
           UNION ALL SELECT 'archived_events ' || x::text FROM courier.archived_events x
-          UNION ALL SELECT 'replays ' || x::text FROM courier.bus_replays x) s"
+          UNION ALL SELECT 'replays ' || x::text FROM courier.bus_replays x
+          UNION ALL SELECT 'state_machines ' || x::text FROM courier.state_machines x
+          UNION ALL SELECT 'state_machine_versions ' || x::text FROM courier.state_machine_versions x
+          UNION ALL SELECT 'executions ' || x::text FROM courier.executions x
+          UNION ALL SELECT 'execution_history ' || x::text FROM courier.execution_history x) s"
 SEQUENCES="SELECT string_agg(format('%s=%s', c.relname, pg_sequence_last_value(c.oid)), ' ' ORDER BY c.relname)
              FROM pg_class c WHERE c.relkind = 'S' AND c.relnamespace = 'courier'::regnamespace"
 before_msgs=$(q -d dump_src -c "$SNAPSHOT")
@@ -107,7 +119,7 @@ restored_checks() { # restored_checks DB HOW
     local db=$1 how=$2
     check "$how: queue definitions survive" "$before_queues" "$(q -d "$db" -c "$QUEUES")"
     check "$how: messages and their leases survive" "$before_msgs" "$(q -d "$db" -c "$SNAPSHOT")"
-    check "$how: every row of queues, messages, groups, dedup ids, audit trail, topics and subscriptions survives" \
+    check "$how: every row of queues, messages, groups, dedup ids, audit trail, topics, subscriptions, archives, state machines and executions survives" \
           "$before_tables" "$(q -d "$db" -c "$TABLES")"
     check "$how: every sequence keeps its position" "$before_seqs" "$(q -d "$db" -c "$SEQUENCES")"
     check "$how: the archive's partitions come back attached, with their bounds, rows and index" \
@@ -140,6 +152,12 @@ restored_checks() { # restored_checks DB HOW
              q -d "$db" -c "SELECT (count(*) FILTER (WHERE payload @> '{\"kind\": \"keep\"}') - 1) || ' ' ||
                                    count(*) FILTER (WHERE payload @> '{\"kind\": \"drop\"}')
                               FROM courier.messages WHERE queue_name = 'subscriber'")"
+    check "$how: an execution started before the dump runs on its version; a new one on the current" \
+          "done-before:SUCCEEDED:\"v1\" new:SUCCEEDED:\"v2\" pending:SUCCEEDED:\"v1\"" \
+          "$(q -d "$db" -c "SELECT courier.start_execution('flow', '{}', 'new')" >/dev/null;
+             q -d "$db" -c "SELECT courier.run_executions()" >/dev/null;
+             q -d "$db" -c "SELECT string_agg(execution_name || ':' || status || ':' || output, ' ' ORDER BY execution_name)
+                              FROM courier.executions")"
     check "$how: the id sequence continues" "t" \
           "$(q -d "$db" -c "SELECT courier.send('keep', '{}') > (SELECT max(msg_id) FROM courier.messages WHERE payload <> '{}')")"
 }
