@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Scenario: upgrading from every earlier version keeps the data and ends with
-# exactly the catalog of a fresh install; then the whole pgTAP suite runs on
-# the upgraded database.  Prints TAP lines.  Needs PGHOST/PGPORT/PGUSER.
+# exactly the catalog of a fresh install (compared from the catalogs, and
+# from pg_dump's schema dump); then the whole pgTAP suite runs on the
+# upgraded database.  Prints TAP lines.  Needs PGHOST/PGPORT/PGUSER.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 PROJECT=$(cd "$HERE/../.." && pwd)
@@ -74,8 +75,31 @@ SQL
         sed 's/^/#   /' "$WORK/catalog.diff"
     fi
 
-    # The whole behaviour suite on the upgraded database.
     q -d upgrade_old -c "DROP TABLE upgrade_lease" -c "SELECT courier.drop_queue('kept')" >/dev/null
+
+    # The same question asked of pg_dump: its --binary-upgrade mode dumps
+    # every member of the extension (a plain --schema-only dump shows only
+    # CREATE EXTENSION).  What may differ is physical, not schema: oids,
+    # frozen xids, sequence positions, the psql \restrict key, and the
+    # stored default ("missing value") of a column an upgrade added with
+    # ALTER TABLE.
+    dump_schema() {
+        pg_dump --binary-upgrade --schema-only -d "$1" |
+            grep -v -e '^\\restrict' -e '^\\unrestrict' -e 'relfrozenxid' -e "WHERE oid = '" \
+                    -e 'binary_upgrade_set_missing_value' -e 'binary_upgrade_set_next_' -e '^--' -e '^$' -e 'pg_catalog.setval(' |
+            sed -E "s/(binary_upgrade_create_empty_extension\('pg_courier', 'courier', false, '[^']*', )'[^']*'/\1'(oids)'/"
+    }
+    dump_schema upgrade_fresh >"$WORK/fresh.dump"
+    dump_schema upgrade_old >"$WORK/upgraded.dump"
+    if [ "$(grep -c 'CREATE TABLE courier\.' "$WORK/fresh.dump")" -gt 10 ] &&
+       diff -u "$WORK/fresh.dump" "$WORK/upgraded.dump" >"$WORK/dump.diff"; then
+        echo "ok $((n += 1)) - $old -> $current: pg_dump --schema-only (binary-upgrade mode) identical to a fresh install's"
+    else
+        echo "not ok $((n += 1)) - $old -> $current: pg_dump --schema-only differs from a fresh install's"
+        sed 's/^/#   /' "$WORK/dump.diff" | head -60
+    fi
+
+    # The whole behaviour suite on the upgraded database.
     q -d upgrade_old -c 'CREATE EXTENSION pgtap'
     if pg_prove -d upgrade_old "$PROJECT"/test/pgtap/*.sql >"$WORK/prove.log" 2>&1; then
         echo "ok $((n += 1)) - $old -> $current: every pgTAP suite passes on the upgraded database"
