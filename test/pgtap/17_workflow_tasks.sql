@@ -541,5 +541,30 @@ SELECT is(pg_temp.status(pg_temp.id('quick')), 'SUCCEEDED', 'a function within i
 SELECT ok(pg_temp.events(pg_temp.id('slow')) LIKE '%TaskStarted TaskTimedOut%', 'TaskTimedOut in the history');
 SELECT lives_ok($$SELECT pg_sleep(1.2)$$, 'the timer is off once the task ended');
 
+-- a cancel that is not the task's own (statement_timeout) cancels the run
+CREATE FUNCTION pg_temp.run_cancelled() RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM courier.run_executions(1000);
+    RETURN 'ran';
+EXCEPTION WHEN query_canceled THEN
+    RETURN 'cancelled';
+END
+$$;
+SELECT courier.create_state_machine('wt_slow_untimed', '{
+    "StartAt": "Slow",
+    "States": {
+        "Slow": {"Type": "Task", "Resource": "function:public.wt_slow",
+                 "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}], "End": true},
+        "Caught": {"Type": "Pass", "End": true}
+    }}');
+INSERT INTO ids SELECT 'cancel', courier.start_execution('wt_slow_untimed', '{"sleep": 30}');
+SET LOCAL statement_timeout = '1s';
+SELECT is(pg_temp.run_cancelled(), 'cancelled', 'statement_timeout is not a task timeout: it cancels the run');
+RESET statement_timeout;
+SELECT results_eq($$SELECT status, current_state, state_phase FROM courier.executions WHERE execution_id = pg_temp.id('cancel')$$,
+                  $$VALUES ('RUNNING'::text, 'Slow'::text, 0::smallint)$$,
+                  'and the execution is where it was, to run again');
+
 SELECT * FROM finish();
 ROLLBACK;
