@@ -198,6 +198,15 @@ CompileState(AslState *s, const char *name, JsonbContainer *state, MemoryContext
 		MemoryContextSwitchTo(old);
 	}
 	s->resource = StringValue(ContainerField(state, "Resource"), cxt);
+	if (s->type == STATE_TASK)
+	{
+		s->timeout_seconds = AslNumberValue(ContainerField(state, "TimeoutSeconds"), 0);
+		s->heartbeat_seconds = AslNumberValue(ContainerField(state, "HeartbeatSeconds"), 0);
+		if ((v = ContainerField(state, "TimeoutSecondsPath")) != NULL && v->type == jbvString)
+			s->timeout_seconds_path = AslPathCompile(pnstrdup(v->val.string.val, v->val.string.len), true, cxt);
+		if ((v = ContainerField(state, "HeartbeatSecondsPath")) != NULL && v->type == jbvString)
+			s->heartbeat_seconds_path = AslPathCompile(pnstrdup(v->val.string.val, v->val.string.len), true, cxt);
+	}
 
 	if (s->type == STATE_CHOICE)
 	{

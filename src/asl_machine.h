@@ -73,6 +73,10 @@ typedef struct AslState
 	Jsonb	   *result;			/* Pass */
 	/* Task */
 	char	   *resource;
+	double		timeout_seconds;	/* 0: none */
+	AslPath    *timeout_seconds_path;
+	double		heartbeat_seconds;	/* 0: none */
+	AslPath    *heartbeat_seconds_path;
 	/* Choice */
 	int			nchoices;
 	AslChoiceRule **choices;

@@ -37,8 +37,10 @@
  * cached here once per backend and version.  Task resources are run by
  * workflow_task.c.
  *
- * Not yet run: Parallel and Map states, and task tokens; an execution that
- * reaches them fails with States.Runtime (docs/workflows.md).
+ * Not yet run: Parallel and Map states; an execution that reaches them
+ * fails with States.Runtime (docs/workflows.md).  A Task that waits for
+ * its task token (task_token.c) stays in PHASE_TOKEN until a caller or a
+ * deadline ends the wait.
  *
  *-------------------------------------------------------------------------
  */
@@ -71,6 +73,7 @@
 #include "compat.h"
 #include "pg_courier.h"
 #include "plan.h"
+#include "task_token.h"
 #include "worker.h"
 #include "workflow.h"
 #include "workflow_task.h"
@@ -308,6 +311,13 @@ ContextObject(const Execution *x)
 								 courier_region ? courier_region : "local", db, x->machine_name));
 	PushText(&st, "Name", x->machine_name);
 	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	if (x->task_token != NULL)
+	{
+		PushKey(&st, "Task");
+		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+		PushText(&st, "Token", x->task_token);
+		pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	}
 	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 
@@ -575,16 +585,27 @@ Step(Execution *x, const AslMachine *m, TimestampTz now)
 			{
 				Jsonb	   *result;
 				StateFailure f;
+				TaskOutcome o;
 
-				if (!EffectiveInput(s, x->state_input, context, &effective, &err))
-					return RuntimeFailure(x, s, &err, now);
-				WorkflowHistory(x, "TaskScheduled", WorkflowStateDetails(s->name, "parameters", effective));
-				if (!WorkflowRunTask(x, s, effective, &result, &f))
+				if (x->phase == PHASE_TOKEN)
+					o = WorkflowTaskResume(x, s, now, &result, &f);
+				else
 				{
-					WorkflowHistory(x, "TaskFailed", WorkflowErrorDetails(s->name, f.error, f.cause));
-					return Failed(x, s, &f, now);
+					if (WorkflowTaskWaitsForToken(s))
+					{
+						x->task_token = WorkflowNewTaskToken();
+						context = ContextObject(x);
+					}
+					if (!EffectiveInput(s, x->state_input, context, &effective, &err))
+						return RuntimeFailure(x, s, &err, now);
+					o = WorkflowTaskStart(x, s, effective, context, now, &result, &f, &err);
 				}
-				WorkflowHistory(x, "TaskSucceeded", WorkflowStateDetails(s->name, "output", result));
+				if (o == TASK_RUNTIME)
+					return RuntimeFailure(x, s, &err, now);
+				if (o == TASK_FAILED)
+					return Failed(x, s, &f, now);
+				if (o == TASK_WAITING)
+					return STEP_WAIT;
 				if (!StateOutput(s, x->state_input, result, context, &out, &err))
 					return RuntimeFailure(x, s, &err, now);
 				break;

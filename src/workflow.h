@@ -18,6 +18,7 @@
 #define PHASE_ENTER		0
 #define PHASE_WAITING	1
 #define PHASE_RETRY		2
+#define PHASE_TOKEN		3		/* a task waits for its task token (task_token.c) */
 
 /* One execution, as the engine works on it. */
 typedef struct Execution
@@ -43,6 +44,7 @@ typedef struct Execution
 	char	   *error;
 	char	   *cause;
 	int32		last_event;		/* highest history event id written */
+	char	   *task_token;		/* $$.Task.Token while a token task starts */
 	bool		finished;
 } Execution;
 
