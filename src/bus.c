@@ -1028,6 +1028,13 @@ EntrySchemaVersion(const JsonbValue *v, int32 *result)
 		return false;
 	errno = 0;
 	n = strtol(s, &end, 10);
+	/* a number written with a fraction of zeros (2.0) is integral, as in headers */
+	if (v->type == jbvNumeric && *end == '.')
+	{
+		end++;
+		while (*end == '0')
+			end++;
+	}
 	if (*end != '\0' || errno != 0 || n < 1 || n > PG_INT32_MAX)
 		return false;
 	*result = (int32) n;
