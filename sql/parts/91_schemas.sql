@@ -173,10 +173,11 @@ BEGIN
     INSERT INTO courier.schemas (schema_id, registered_at, schema_version, message_type, json_schema)
     VALUES (nextval('courier.schema_id_seq'), ts, register_schema.schema_version,
             register_schema.message_type, register_schema.json_schema);
-    IF mode <> t.compatibility THEN
-        UPDATE courier.schema_types AS s SET compatibility = mode, updated_at = ts
-         WHERE s.message_type = register_schema.message_type;
-    END IF;
+    -- always a new row version of the type: a registration in REPEATABLE READ
+    -- or SERIALIZABLE whose snapshot predates this one then fails (40001) at
+    -- its FOR UPDATE instead of being checked without this version
+    UPDATE courier.schema_types AS s SET compatibility = mode, updated_at = ts
+     WHERE s.message_type = register_schema.message_type;
     PERFORM courier._audit('register_schema', 'schema', message_type,
                            jsonb_build_object('schema_version', schema_version,
                                               'compatibility', mode));
