@@ -1290,13 +1290,16 @@ courier_put_events(PG_FUNCTION_ARGS)
 	/* an entry that does not match its schema fails alone, like a malformed one */
 	if (bus->require_schema)
 	{
+		CourierSchemaMemo memo;
+
+		memset(&memo, 0, sizeof(memo));
 		for (i = 0; i < nentries; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
 			if (built[i] != NULL &&
 				!CourierSchemaCheckEntry(bus_name, facts[i].detail_type, facts[i].schema_version,
 										 facts[i].has_schema_version, facts[i].detail,
-										 &errors[i].code, &errors[i].message))
+										 &errors[i].code, &errors[i].message, &memo))
 				built[i] = NULL;
 		}
 	}

@@ -361,7 +361,7 @@ SendOne(text *queue_name, CourierNewMessage *msg, int64 nbytes, bool explicit_de
 	CheckForQueue(&queue, msg, explicit_delay);
 	if (from_sender && queue.require_schema)
 		CourierSchemaCheckMessage("queue", text_to_cstring(queue_name), &msg->env,
-								  msg->payload, 0);
+								  msg->payload, 0, NULL);
 	return CourierEnqueue(queue_name, &queue, msg, now);
 }
 
@@ -684,11 +684,14 @@ courier_send_batch(PG_FUNCTION_ARGS)
 	if (queue.require_schema)
 	{
 		char	   *name = text_to_cstring(queue_name);
+		CourierSchemaMemo memo;
 
+		memset(&memo, 0, sizeof(memo));
 		for (i = 0; i < n; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			CourierSchemaCheckMessage("queue", name, &msgs[i].env, msgs[i].payload, i + 1);
+			CourierSchemaCheckMessage("queue", name, &msgs[i].env, msgs[i].payload, i + 1,
+									  &memo);
 		}
 	}
 	now = CourierWriteBegin();

@@ -1062,15 +1062,38 @@ missing:
  *----------
  */
 
+/* CourierSchemaLookup, or the memo when it holds this type and version. */
+static CourierSchemaNode *
+MemoLookup(CourierSchemaMemo *memo, text *message_type, int32 schema_version)
+{
+	CourierSchemaNode *node;
+
+	if (memo != NULL && memo->node != NULL && memo->schema_version == schema_version &&
+		VARSIZE_ANY_EXHDR(memo->message_type) == VARSIZE_ANY_EXHDR(message_type) &&
+		memcmp(VARDATA_ANY(memo->message_type), VARDATA_ANY(message_type),
+			   VARSIZE_ANY_EXHDR(message_type)) == 0)
+		return memo->node;
+	node = CourierSchemaLookup(message_type, schema_version, true);
+	if (memo != NULL && node != NULL)
+	{
+		memo->message_type = message_type;
+		memo->schema_version = schema_version;
+		memo->node = node;
+	}
+	return node;
+}
+
 /*
  * Check a message for a queue or topic that requires schemas: a type and a
  * schema_version header naming a registered schema, and a payload valid
  * under it.  kind is "queue" or "topic"; element is the 1-based position in
- * a batch, or 0.  Raises CS002 or 42704; the caller has written nothing yet.
+ * a batch, or 0; memo is NULL or the batch's (see schema.h).  Raises CS002
+ * or 42704; the caller has written nothing yet.
  */
 void
 CourierSchemaCheckMessage(const char *kind, const char *object_name,
-						  const CourierEnvelope *env, Jsonb *payload, int element)
+						  const CourierEnvelope *env, Jsonb *payload, int element,
+						  CourierSchemaMemo *memo)
 {
 	text	   *type = env->text_fields[ENV_TYPE];
 	CourierSchemaNode *node;
@@ -1091,7 +1114,7 @@ CourierSchemaCheckMessage(const char *kind, const char *object_name,
 				 errdetail_internal("%s", detail.data),
 				 errhint("Send the headers \"type\" and \"schema_version\" of a schema registered with courier.register_schema().")));
 	}
-	node = CourierSchemaLookup(type, env->schema_version, true);
+	node = MemoLookup(memo, type, env->schema_version);
 	if (node == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -1123,7 +1146,8 @@ CourierSchemaCheckMessage(const char *kind, const char *object_name,
  */
 bool
 CourierSchemaCheckEntry(const char *bus_name, const char *detail_type, int32 schema_version,
-						bool has_version, Jsonb *detail, const char **code, char **message)
+						bool has_version, Jsonb *detail, const char **code, char **message,
+						CourierSchemaMemo *memo)
 {
 	CourierSchemaNode *node;
 	List	   *violations;
@@ -1137,7 +1161,7 @@ CourierSchemaCheckEntry(const char *bus_name, const char *detail_type, int32 sch
 							bus_name);
 		return false;
 	}
-	node = CourierSchemaLookup(cstring_to_text(detail_type), schema_version, true);
+	node = MemoLookup(memo, cstring_to_text(detail_type), schema_version);
 	if (node == NULL)
 	{
 		*code = "SchemaNotFound";

@@ -84,6 +84,18 @@ typedef struct CourierViolation
 	char	   *message;
 } CourierViolation;
 
+/*
+ * The schema a batch's previous message was checked against: consecutive
+ * messages of one type and version look it up once per call.  Zeroed by the
+ * caller; valid for one call (one snapshot) only.
+ */
+typedef struct CourierSchemaMemo
+{
+	text	   *message_type;
+	int32		schema_version;
+	CourierSchemaNode *node;
+} CourierSchemaMemo;
+
 /* schema.c */
 extern CourierSchemaNode *CourierSchemaCompile(Jsonb *schema, MemoryContext cxt);
 extern List *CourierSchemaValidate(const CourierSchemaNode *schema, Jsonb *payload,
@@ -92,11 +104,12 @@ extern CourierSchemaNode *CourierSchemaLookup(text *message_type, int32 schema_v
 											  bool missing_ok);
 extern void CourierSchemaCheckMessage(const char *kind, const char *object_name,
 									  const CourierEnvelope *env, Jsonb *payload,
-									  int element);
+									  int element, CourierSchemaMemo *memo);
 extern bool CourierSchemaCheckEntry(const char *bus_name, const char *detail_type,
 									int32 schema_version,
 									bool has_version, Jsonb *detail,
-									const char **code, char **message);
+									const char **code, char **message,
+									CourierSchemaMemo *memo);
 extern void CourierSchemaAppendPath(StringInfo path, const char *name, int len);
 extern void CourierSchemaFormatViolations(StringInfo buf, List *violations, int total);
 

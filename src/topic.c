@@ -587,7 +587,7 @@ Publish(text *topic_name, Jsonb *payload, Jsonb *headers, text *group_id,
 	LookupTopic(topic_name, &topic);
 	CheckForTopic(topic_name, &topic, payload, group_id, &dedup_id);
 	if (from_publisher && topic.require_schema)
-		CourierSchemaCheckMessage("topic", text_to_cstring(topic_name), &env, payload, 0);
+		CourierSchemaCheckMessage("topic", text_to_cstring(topic_name), &env, payload, 0, NULL);
 	cache = TopicSubscriptions(topic_name, topic.version);
 	now = CourierWriteBegin();
 	publish_id = topic.publish_id;
