@@ -58,6 +58,12 @@ SELECT courier._archive_event(e.archive_id, now() - interval '3 days', e.event_t
   FROM courier.archived_events e ORDER BY e.event_id LIMIT 1;
 SELECT courier.start_replay('shop-replay', 'shop-archive', now() - interval '1 hour', now());
 SELECT courier.run_replays();
+-- The schema registry: two versions of a type, its mode, and a queue that
+-- requires schemas.
+SELECT courier.register_schema('order.placed', 1, '{"type": "object", "required": ["id"], "properties": {"id": {"type": "integer"}}}', 'FULL_TRANSITIVE');
+SELECT courier.register_schema('order.placed', 2, '{"type": "object", "required": ["id"], "properties": {"id": {"type": "integer"}, "note": {}}}');
+SELECT courier.create_queue('typed');
+SELECT courier.set_require_schema('queue', 'typed', true);
 SQL
 
 SNAPSHOT="SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s|%s', msg_id, visible_at, sent_at, receive_count,
@@ -83,7 +89,9 @@ TABLES="SELECT string_agg(t, E'\\n' ORDER BY t) FROM (
           UNION ALL SELECT 'subscriptions ' || x::text FROM courier.subscriptions x
           UNION ALL SELECT 'archives ' || x::text FROM courier.archives x
           UNION ALL SELECT 'archived_events ' || x::text FROM courier.archived_events x
-          UNION ALL SELECT 'replays ' || x::text FROM courier.bus_replays x) s"
+          UNION ALL SELECT 'replays ' || x::text FROM courier.bus_replays x
+          UNION ALL SELECT 'schema_types ' || x::text FROM courier.schema_types x
+          UNION ALL SELECT 'schemas ' || x::text FROM courier.schemas x) s"
 SEQUENCES="SELECT string_agg(format('%s=%s', c.relname, pg_sequence_last_value(c.oid)), ' ' ORDER BY c.relname)
              FROM pg_class c WHERE c.relkind = 'S' AND c.relnamespace = 'courier'::regnamespace"
 before_msgs=$(q -d dump_src -c "$SNAPSHOT")
@@ -140,6 +148,12 @@ restored_checks() { # restored_checks DB HOW
              q -d "$db" -c "SELECT (count(*) FILTER (WHERE payload @> '{\"kind\": \"keep\"}') - 1) || ' ' ||
                                    count(*) FILTER (WHERE payload @> '{\"kind\": \"drop\"}')
                               FROM courier.messages WHERE queue_name = 'subscriber'")"
+    rejected=$(q -d "$db" -c "SELECT courier.send('typed', '{\"id\": \"x\"}', '{\"type\": \"order.placed\", \"schema_version\": 2}')" 2>&1 \
+               | grep -c 'does not match schema "order.placed" version 2' || true)
+    accepted=$(q -d "$db" -c "SELECT courier.send('typed', '{\"id\": 1}', '{\"type\": \"order.placed\", \"schema_version\": 2}') > 0")
+    mode=$(q -d "$db" -c "SELECT compatibility FROM courier.list_schemas() WHERE latest")
+    check "$how: the registered schemas and require_schema still apply" "1 t FULL_TRANSITIVE" \
+          "$rejected $accepted $mode"
     check "$how: the id sequence continues" "t" \
           "$(q -d "$db" -c "SELECT courier.send('keep', '{}') > (SELECT max(msg_id) FROM courier.messages WHERE payload <> '{}')")"
 }
