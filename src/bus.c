@@ -29,6 +29,7 @@
  * other targets.
  *
  * An entry that is invalid fails alone: put_events() checks every entry
+ * (against its registered schema too, on a bus that requires schemas)
  * before routing any, reports the failures by position (AWS's error codes),
  * and routes the valid ones.  Only what is wrong with the call as a whole
  * (no such bus, not an array, too many entries) raises an error.

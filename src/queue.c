@@ -7,7 +7,9 @@
  * courier.messages with visible_at = now + delay.  The row is invisible to
  * every other session until the sender commits, which is what makes sending
  * transactional; at commit, waiting receivers are woken (wait.c).  FIFO
- * queues add deduplication and group ordering (queue_fifo.c).
+ * queues add deduplication and group ordering (queue_fifo.c).  A queue that
+ * requires schemas checks each message sent to it against the registry
+ * (schema.c) before anything is written.
  *
  * Dropping a queue must not leave behind messages a concurrent sender wrote
  * after the drop deleted the queue's rows.  Senders therefore hold a shared

@@ -243,8 +243,8 @@ NumberKeyword(const JsonbValue *v, StringInfo path, const char *keyword)
 
 	if (v->type != jbvNumeric)
 		BadSchema(path, "\"%s\" must be a number, not %s.", keyword, ValueKind(v));
-	n = palloc(VARSIZE(v->val.numeric));
-	memcpy(n, v->val.numeric, VARSIZE(v->val.numeric));
+	n = palloc(VARSIZE_ANY(v->val.numeric));
+	memcpy(n, v->val.numeric, VARSIZE_ANY(v->val.numeric));
 	return n;
 }
 

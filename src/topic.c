@@ -19,7 +19,10 @@
  * rollback delivers nothing and each queue's rules (size limit, FIFO
  * deduplication and group order, long-poll wakeups at commit) apply as they
  * do to send().  The payload is stored once per delivery; docs/performance.md
- * ("Topics") has the measurements behind that choice.
+ * ("Topics") has the measurements behind that choice.  A topic that requires
+ * schemas checks the published message once, before the fanout (schema.c);
+ * the queues' own requirement is for their senders and is not applied to
+ * deliveries.
  *
  * Publishers take a shared object lock on the topic (keyed by a hash of its
  * name) until they commit; subscribe, unsubscribe and drop_topic take it
