@@ -40,7 +40,9 @@ OBJS = \
 	src/asl_machine.o \
 	src/workflow.o \
 	src/workflow_task.o \
-	src/task_token.o
+	src/task_token.o \
+	src/schema.o \
+	src/schema_compat.o
 
 # Order matters: later parts use objects created by earlier ones.
 SQL_PARTS = \
@@ -59,6 +61,7 @@ SQL_PARTS = \
 	sql/parts/87_asl_dataflow.sql \
 	sql/parts/88_workflows.sql \
 	sql/parts/93_task_tokens.sql \
+	sql/parts/91_schemas.sql \
 	sql/parts/90_privileges.sql
 
 INSTALL_SQL = sql/$(EXTENSION)--$(EXTVERSION).sql

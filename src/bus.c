@@ -29,6 +29,7 @@
  * other targets.
  *
  * An entry that is invalid fails alone: put_events() checks every entry
+ * (against its registered schema too, on a bus that requires schemas)
  * before routing any, reports the failures by position (AWS's error codes),
  * and routes the valid ones.  Only what is wrong with the call as a whole
  * (no such bus, not an array, too many entries) raises an error.
@@ -52,6 +53,8 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -69,6 +72,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
@@ -83,6 +87,7 @@
 #include "queue.h"
 #include "queue_head.h"
 #include "ruleset.h"
+#include "schema.h"
 #include "stats.h"
 #include "topic.h"
 #include "worker.h"
@@ -161,6 +166,7 @@ typedef struct BusCache
 	char		bus_name[COURIER_BUS_NAME_MAX + 1]; /* hash key */
 	bool		loaded;
 	int64		version;
+	bool		require_schema; /* as of this call, whatever the version */
 	MemoryContext cxt;
 	int			nrules;
 	BusRule    *rules;
@@ -197,6 +203,9 @@ typedef struct EventFacts
 	char	   *time;			/* as the event has it: UTC, to the second */
 	TimestampTz event_time;		/* with its fraction, for archives */
 	TimestampTz occurred_at;	/* time, as a timestamp */
+	int32		schema_version; /* the entry's schema-version */
+	bool		has_schema_version;
+	Jsonb	   *detail;			/* put_events: the entry's detail */
 } EventFacts;
 
 /* Did this transaction write deliveries for the worker to make? */
@@ -252,9 +261,9 @@ NoSuchBus(const char *bus_name)
 			 errhint("Create it with courier.create_bus(); courier.list_buses() shows the buses there are.")));
 }
 
-/* The bus's current version, or NoSuchBus. */
+/* The bus's current version and require_schema, or NoSuchBus. */
 static int64
-BusVersion(const char *bus_name)
+BusVersion(const char *bus_name, bool *require_schema)
 {
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1];
@@ -262,7 +271,7 @@ BusVersion(const char *bus_name)
 	SPIPlanPtr	plan;
 
 	plan = CourierPlan(&version_plan,
-					   "SELECT b.version FROM courier.buses AS b"
+					   "SELECT b.version, b.require_schema FROM courier.buses AS b"
 					   " WHERE b.bus_name OPERATOR(pg_catalog.=) $1",
 					   1, argtypes);
 	values[0] = CStringGetTextDatum(bus_name);
@@ -270,6 +279,8 @@ BusVersion(const char *bus_name)
 		elog(ERROR, "bus lookup failed");
 	if (SPI_processed == 0)
 		NoSuchBus(bus_name);
+	*require_schema = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+												 2, &isnull));
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
@@ -434,11 +445,12 @@ BusRules(const char *bus_name)
 	BusCache   *entry;
 	bool		found;
 	int64		version;
+	bool		require_schema;
 	MemoryContext cxt;
 
 	if (strlen(bus_name) > COURIER_BUS_NAME_MAX)
 		NoSuchBus(bus_name);
-	version = BusVersion(bus_name);
+	version = BusVersion(bus_name, &require_schema);
 
 	if (bus_cache == NULL)
 	{
@@ -457,6 +469,7 @@ BusRules(const char *bus_name)
 		entry->loaded = false;
 		entry->cxt = NULL;
 	}
+	entry->require_schema = require_schema;
 	if (entry->loaded && entry->version == version)
 		return entry;
 
@@ -550,6 +563,13 @@ DeliveryHeaders(const char *bus_name, const BusRule *rule, const EventFacts *fac
 			PUSH_PAIR("type", facts->detail_type);
 		PUSH_PAIR("idempotency_key", facts->id);
 		PUSH_PAIR("occurred_at", facts->time);
+		if (facts->has_schema_version)
+		{
+			char		version[16];
+
+			snprintf(version, sizeof(version), "%d", facts->schema_version);
+			PUSH_PAIR("schema_version", version);
+		}
 	}
 	PUSH_PAIR("event_source", facts->source);
 	PUSH_PAIR("bus", bus_name);
@@ -572,6 +592,8 @@ QueueEnvelope(CourierEnvelope *env, const char *bus_name, const BusRule *rule,
 	env->text_fields[ENV_IDEMPOTENCY_KEY] = cstring_to_text(facts->id);
 	env->occurred_at = facts->occurred_at;
 	env->has_occurred_at = true;
+	env->schema_version = facts->schema_version;
+	env->has_schema_version = facts->has_schema_version;
 	env->headers = DeliveryHeaders(bus_name, rule, facts, ctx, false);
 }
 
@@ -989,6 +1011,37 @@ ContainerJsonb(const JsonbValue *v)
 	return JsonbValueToJsonb((JsonbValue *) v);
 }
 
+/* An entry's schema-version: a positive integer (a number or digits). */
+static bool
+EntrySchemaVersion(const JsonbValue *v, int32 *result)
+{
+	char	   *s;
+	char	   *end;
+	long		n;
+
+	if (v->type == jbvNumeric)
+		s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	else if (v->type == jbvString)
+		s = JsonbStringValue(v);
+	else
+		return false;
+	if (!isdigit((unsigned char) s[0]))
+		return false;
+	errno = 0;
+	n = strtol(s, &end, 10);
+	/* a number written with a fraction of zeros (2.0) is integral, as in headers */
+	if (v->type == jbvNumeric && *end == '.')
+	{
+		end++;
+		while (*end == '0')
+			end++;
+	}
+	if (*end != '\0' || errno != 0 || n < 1 || n > PG_INT32_MAX)
+		return false;
+	*result = (int32) n;
+	return true;
+}
+
 /*
  * Check one entry and make it an event.  false (with err filled in) when
  * the entry is invalid; nothing is raised for a bad entry.
@@ -1076,9 +1129,17 @@ BuildEvent(JsonbValue *entry, const char *account, TimestampTz now,
 								 time_text);
 			size += 14;
 		}
+		else if (strcmp(key, "schema-version") == 0)
+		{
+			if (!EntrySchemaVersion(&v, &facts->schema_version))
+				return EntryFail(err, "InvalidArgument",
+								 "Parameter schema-version is not valid. Reason: schema-version must be a positive integer.");
+			facts->has_schema_version = true;
+			size += 10;
+		}
 		else
 			return EntryFail(err, "InvalidArgument",
-							 "Unknown field \"%s\". Reason: an entry has source, detail-type, detail, resources and time.",
+							 "Unknown field \"%s\". Reason: an entry has source, detail-type, detail, resources and time (and schema-version).",
 							 key);
 	}
 
@@ -1103,6 +1164,7 @@ BuildEvent(JsonbValue *entry, const char *account, TimestampTz now,
 						 (long long) size, COURIER_MAX_ENTRY_BYTES);
 
 	facts->id = NewEventId();
+	facts->detail = detail;
 	facts->source = source;
 	facts->detail_type = detail_type;
 	facts->event_time = event_time;
@@ -1131,6 +1193,20 @@ BuildEvent(JsonbValue *entry, const char *account, TimestampTz now,
 		pushJsonbValue(&state, WJB_END_ARRAY, NULL);
 	}
 	PushContainer(&state, "detail", detail);
+	if (facts->has_schema_version)
+	{
+		JsonbValue	k,
+					n;
+
+		k.type = jbvString;
+		k.val.string.val = "schema-version";
+		k.val.string.len = 14;
+		n.type = jbvNumeric;
+		n.val.numeric = DatumGetNumeric(DirectFunctionCall1(int4_numeric,
+															Int32GetDatum(facts->schema_version)));
+		pushJsonbValue(&state, WJB_KEY, &k);
+		pushJsonbValue(&state, WJB_VALUE, &n);
+	}
 	*event = JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 	return true;
 }
@@ -1212,6 +1288,22 @@ courier_put_events(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	bus = EnterBus(bus_name);
+	/* an entry that does not match its schema fails alone, like a malformed one */
+	if (bus->require_schema)
+	{
+		CourierSchemaMemo memo;
+
+		memset(&memo, 0, sizeof(memo));
+		for (i = 0; i < nentries; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (built[i] != NULL &&
+				!CourierSchemaCheckEntry(bus_name, facts[i].detail_type, facts[i].schema_version,
+										 facts[i].has_schema_version, facts[i].detail,
+										 &errors[i].code, &errors[i].message, &memo))
+				built[i] = NULL;
+		}
+	}
 	now = CourierWriteBegin();
 	for (i = 0; i < nentries; i++)
 	{
@@ -1330,6 +1422,17 @@ courier_route_event(PG_FUNCTION_ARGS)
 				 errdetail("An event has string fields id, source, detail-type and time.")));
 
 	facts.occurred_at = facts.event_time;
+	{
+		JsonbValue	k;
+		JsonbValue *v;
+
+		k.type = jbvString;
+		k.val.string.val = "schema-version";
+		k.val.string.len = 14;
+		v = findJsonbValueFromContainer(&event->root, JB_FOBJECT, &k);
+		if (v != NULL)
+			facts.has_schema_version = EntrySchemaVersion(v, &facts.schema_version);
+	}
 	SPI_connect();
 	ctx.now = CourierWriteBegin();
 	ctx.ingested_at = ctx.now;

@@ -7,7 +7,9 @@
  * courier.messages with visible_at = now + delay.  The row is invisible to
  * every other session until the sender commits, which is what makes sending
  * transactional; at commit, waiting receivers are woken (wait.c).  FIFO
- * queues add deduplication and group ordering (queue_fifo.c).
+ * queues add deduplication and group ordering (queue_fifo.c).  A queue that
+ * requires schemas checks each message sent to it against the registry
+ * (schema.c) before anything is written.
  *
  * Dropping a queue must not leave behind messages a concurrent sender wrote
  * after the drop deleted the queue's rows.  Senders therefore hold a shared
@@ -40,6 +42,7 @@
 #include "queue.h"
 #include "queue_head.h"
 #include "queue_store.h"
+#include "schema.h"
 #include "wait.h"
 
 PG_FUNCTION_INFO_V1(courier_lock_queue);
@@ -56,7 +59,7 @@ static SPIPlanPtr insert_batch_plan = NULL;
 #define LOOKUP_SQL \
 	"SELECT q.visibility_timeout, q.delay, q.retention, q.max_message_bytes," \
 	"       q.fifo, q.content_based_dedup, q.dedup_window, q.dead_letter_queue," \
-	"       q.max_receive_count" \
+	"       q.max_receive_count, q.require_schema" \
 	"  FROM courier.queues AS q" \
 	" WHERE q.queue_name OPERATOR(pg_catalog.=) $1"
 
@@ -122,6 +125,7 @@ CourierLookupQueue(text *queue_name, CourierQueue *queue, bool lock_row)
 	queue->dead_letter_queue = isnull ? NULL : DatumGetTextPP(d);
 	d = SPI_getbinval(tup, desc, 9, &isnull);
 	queue->max_receive_count = isnull ? 0 : DatumGetInt32(d);
+	queue->require_schema = DatumGetBool(SPI_getbinval(tup, desc, 10, &isnull));
 }
 
 /* The lock that orders senders against drop_queue(); see the file header. */
@@ -344,19 +348,31 @@ BeginSend(text *queue_name, CourierQueue *queue)
  * Send one message the way send() does: lock and look up the queue, check the
  * message against it, enqueue.  nbytes is what the message counts against
  * max_message_bytes; explicit_delay says the caller asked for msg->delay_usec.
- * Used by send() and by topic fanout (topic.c).  The caller is connected to
- * SPI.
+ * from_sender: send() itself, where the queue's require_schema applies
+ * (deliveries of topics and buses are checked where they entered).  The
+ * caller is connected to SPI.
  */
-int64
-CourierSendMessage(text *queue_name, CourierNewMessage *msg, int64 nbytes,
-				   bool explicit_delay, TimestampTz now)
+static int64
+SendOne(text *queue_name, CourierNewMessage *msg, int64 nbytes, bool explicit_delay,
+		TimestampTz now, bool from_sender)
 {
 	CourierQueue queue;
 
 	BeginSend(queue_name, &queue);
 	CheckMessageBytes(nbytes, &queue, queue_name);
 	CheckForQueue(&queue, msg, explicit_delay);
+	if (from_sender && queue.require_schema)
+		CourierSchemaCheckMessage("queue", text_to_cstring(queue_name), &msg->env,
+								  msg->payload, 0, NULL);
 	return CourierEnqueue(queue_name, &queue, msg, now);
+}
+
+/* SendOne for topic fanout (topic.c) and bus targets (bus.c). */
+int64
+CourierSendMessage(text *queue_name, CourierNewMessage *msg, int64 nbytes,
+				   bool explicit_delay, TimestampTz now)
+{
+	return SendOne(queue_name, msg, nbytes, explicit_delay, now, false);
 }
 
 /* A delay argument in microseconds; -1 when NULL (the queue's delay). */
@@ -411,8 +427,8 @@ courier_send(PG_FUNCTION_ARGS)
 	CourierReadEnvelope(headers, &msg.env);
 
 	SPI_connect();
-	msg_id = CourierSendMessage(queue_name, &msg, MessageBytes(msg.payload, headers),
-								!PG_ARGISNULL(3), CourierWriteBegin());
+	msg_id = SendOne(queue_name, &msg, MessageBytes(msg.payload, headers),
+					 !PG_ARGISNULL(3), CourierWriteBegin(), true);
 	CourierWriteEnd();
 	SPI_finish();
 
@@ -665,6 +681,20 @@ courier_send_batch(PG_FUNCTION_ARGS)
 	{
 		CheckMessageBytes(nbytes[i], &queue, queue_name);
 		CheckForQueue(&queue, &msgs[i], !PG_ARGISNULL(3));
+	}
+	/* all or nothing: every message is checked before any is written */
+	if (queue.require_schema)
+	{
+		char	   *name = text_to_cstring(queue_name);
+		CourierSchemaMemo memo;
+
+		memset(&memo, 0, sizeof(memo));
+		for (i = 0; i < n; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			CourierSchemaCheckMessage("queue", name, &msgs[i].env, msgs[i].payload, i + 1,
+									  &memo);
+		}
 	}
 	now = CourierWriteBegin();
 

@@ -28,6 +28,7 @@ typedef struct CourierQueue
 	int64		dedup_window_usec;
 	text	   *dead_letter_queue;	/* NULL when there is no redrive policy */
 	int32		max_receive_count;
+	bool		require_schema; /* senders' messages must match a registered schema */
 } CourierQueue;
 
 /* A message on its way into a queue. */

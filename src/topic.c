@@ -19,7 +19,10 @@
  * rollback delivers nothing and each queue's rules (size limit, FIFO
  * deduplication and group order, long-poll wakeups at commit) apply as they
  * do to send().  The payload is stored once per delivery; docs/performance.md
- * ("Topics") has the measurements behind that choice.
+ * ("Topics") has the measurements behind that choice.  A topic that requires
+ * schemas checks the published message once, before the fanout (schema.c);
+ * the queues' own requirement is for their senders and is not applied to
+ * deliveries.
  *
  * Publishers take a shared object lock on the topic (keyed by a hash of its
  * name) until they commit; subscribe, unsubscribe and drop_topic take it
@@ -66,6 +69,7 @@
 #include "queue.h"
 #include "queue_head.h"
 #include "ruleset.h"
+#include "schema.h"
 #include "stats.h"
 #include "topic.h"
 
@@ -130,6 +134,7 @@ typedef struct CourierTopic
 	bool		content_based_dedup;
 	int64		version;
 	int64		publish_id;
+	bool		require_schema; /* publishers' messages must match a registered schema */
 } CourierTopic;
 
 /* The lock that orders publishers against subscription changes. */
@@ -206,7 +211,8 @@ LookupTopic(text *topic_name, CourierTopic *topic)
 
 	plan = CourierPlan(&topic_plan,
 					   "SELECT t.fifo, t.content_based_dedup, t.version,"
-					   "       pg_catalog.nextval('courier.message_id_seq'::pg_catalog.regclass)"
+					   "       pg_catalog.nextval('courier.message_id_seq'::pg_catalog.regclass),"
+					   "       t.require_schema"
 					   "  FROM courier.topics AS t"
 					   " WHERE t.topic_name OPERATOR(pg_catalog.=) $1",
 					   1, argtypes);
@@ -221,6 +227,7 @@ LookupTopic(text *topic_name, CourierTopic *topic)
 	topic->content_based_dedup = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
 	topic->version = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
 	topic->publish_id = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+	topic->require_schema = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
 }
 
 /*
@@ -527,6 +534,9 @@ JsonbBytes(Jsonb *j)
 	return j != NULL ? VARSIZE_ANY_EXHDR(j) : 0;
 }
 
+static int64 Publish(text *topic_name, Jsonb *payload, Jsonb *headers, text *group_id,
+					 text *dedup_id, bool from_publisher);
+
 /*
  * courier.publish(topic_name text, payload jsonb, headers jsonb = null,
  *				   group_id text = null, dedup_id text = null) returns bigint
@@ -543,14 +553,26 @@ courier_publish(PG_FUNCTION_ARGS)
 	CourierArgNotNull(fcinfo, 1, "payload");
 	if (!PG_ARGISNULL(2))
 		headers = PG_GETARG_JSONB_P(2);
-	PG_RETURN_INT64(CourierPublish(PG_GETARG_TEXT_PP(0), PG_GETARG_JSONB_P(1), headers,
-								   OptionalIdArg(fcinfo, 3, "group_id"),
-								   OptionalIdArg(fcinfo, 4, "dedup_id")));
+	PG_RETURN_INT64(Publish(PG_GETARG_TEXT_PP(0), PG_GETARG_JSONB_P(1), headers,
+							OptionalIdArg(fcinfo, 3, "group_id"),
+							OptionalIdArg(fcinfo, 4, "dedup_id"), true));
 }
 
+/* A bus's topic target publishes (bus.c): the bus checked the event. */
 int64
 CourierPublish(text *topic_name, Jsonb *payload, Jsonb *headers, text *group_id,
 			   text *dedup_id)
+{
+	return Publish(topic_name, payload, headers, group_id, dedup_id, false);
+}
+
+/*
+ * from_publisher: publish() itself, where the topic's require_schema
+ * applies, once, to the message published.
+ */
+static int64
+Publish(text *topic_name, Jsonb *payload, Jsonb *headers, text *group_id,
+		text *dedup_id, bool from_publisher)
 {
 	CourierEnvelope env;
 	CourierTopic topic;
@@ -567,6 +589,8 @@ CourierPublish(text *topic_name, Jsonb *payload, Jsonb *headers, text *group_id,
 	LockTopic(topic_name, AccessShareLock);
 	LookupTopic(topic_name, &topic);
 	CheckForTopic(topic_name, &topic, payload, group_id, &dedup_id);
+	if (from_publisher && topic.require_schema)
+		CourierSchemaCheckMessage("topic", text_to_cstring(topic_name), &env, payload, 0, NULL);
 	cache = TopicSubscriptions(topic_name, topic.version);
 	now = CourierWriteBegin();
 	publish_id = topic.publish_id;

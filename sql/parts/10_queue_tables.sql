@@ -13,6 +13,7 @@ CREATE TABLE courier.queues (
     dedup_window        interval NOT NULL DEFAULT '5 minutes',
     dead_letter_queue   text COLLATE "C",
     max_receive_count   integer,
+    require_schema      boolean NOT NULL DEFAULT false,
     CONSTRAINT queues_pkey PRIMARY KEY (queue_name),
     CONSTRAINT queues_name_check
         CHECK (queue_name OPERATOR(pg_catalog.~) '^[A-Za-z0-9_-]+(\.fifo)?$'

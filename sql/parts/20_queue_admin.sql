@@ -175,6 +175,7 @@ BEGIN
     q.dedup_window := create_queue.dedup_window;
     q.dead_letter_queue := nullif(create_queue.dead_letter_queue, '');
     q.max_receive_count := create_queue.max_receive_count;
+    q.require_schema := false;
     PERFORM courier._check_queue_policy(q);
 
     INSERT INTO courier.queues SELECT (q).*

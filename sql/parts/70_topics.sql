@@ -12,6 +12,7 @@ CREATE TABLE courier.topics (
     updated_at          timestamptz NOT NULL,
     fifo                boolean NOT NULL DEFAULT false,
     content_based_dedup boolean NOT NULL DEFAULT false,
+    require_schema      boolean NOT NULL DEFAULT false,
     topic_name          text COLLATE "C" NOT NULL,
     CONSTRAINT topics_pkey PRIMARY KEY (topic_name),
     CONSTRAINT topics_name_check

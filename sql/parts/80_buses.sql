@@ -13,6 +13,7 @@ CREATE TABLE courier.buses (
     version     bigint NOT NULL,
     created_at  timestamptz NOT NULL,
     updated_at  timestamptz NOT NULL,
+    require_schema boolean NOT NULL DEFAULT false,
     bus_name    text COLLATE "C" NOT NULL,
     CONSTRAINT buses_pkey PRIMARY KEY (bus_name),
     CONSTRAINT buses_name_check

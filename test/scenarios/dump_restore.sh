@@ -66,6 +66,12 @@ SELECT courier.start_execution('flow', '{}', 'done-before');
 SELECT courier.run_executions();
 SELECT courier.start_execution('flow', '{}', 'pending');
 SELECT courier.update_state_machine('flow', '{"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": "v2", "End": true}}}');
+-- The schema registry: two versions of a type, its mode, and a queue that
+-- requires schemas.
+SELECT courier.register_schema('order.placed', 1, '{"type": "object", "required": ["id"], "properties": {"id": {"type": "integer"}}}', 'FULL_TRANSITIVE');
+SELECT courier.register_schema('order.placed', 2, '{"type": "object", "required": ["id"], "properties": {"id": {"type": "integer"}, "note": {}}}');
+SELECT courier.create_queue('typed');
+SELECT courier.set_require_schema('queue', 'typed', true);
 SQL
 
 SNAPSHOT="SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s|%s', msg_id, visible_at, sent_at, receive_count,
@@ -95,7 +101,9 @@ TABLES="SELECT string_agg(t, E'\\n' ORDER BY t) FROM (
           UNION ALL SELECT 'state_machines ' || x::text FROM courier.state_machines x
           UNION ALL SELECT 'state_machine_versions ' || x::text FROM courier.state_machine_versions x
           UNION ALL SELECT 'executions ' || x::text FROM courier.executions x
-          UNION ALL SELECT 'execution_history ' || x::text FROM courier.execution_history x) s"
+          UNION ALL SELECT 'execution_history ' || x::text FROM courier.execution_history x
+          UNION ALL SELECT 'schema_types ' || x::text FROM courier.schema_types x
+          UNION ALL SELECT 'schemas ' || x::text FROM courier.schemas x) s"
 SEQUENCES="SELECT string_agg(format('%s=%s', c.relname, pg_sequence_last_value(c.oid)), ' ' ORDER BY c.relname)
              FROM pg_class c WHERE c.relkind = 'S' AND c.relnamespace = 'courier'::regnamespace"
 before_msgs=$(q -d dump_src -c "$SNAPSHOT")
@@ -158,6 +166,12 @@ restored_checks() { # restored_checks DB HOW
              q -d "$db" -c "SELECT courier.run_executions()" >/dev/null;
              q -d "$db" -c "SELECT string_agg(execution_name || ':' || status || ':' || output, ' ' ORDER BY execution_name)
                               FROM courier.executions")"
+    rejected=$(q -d "$db" -c "SELECT courier.send('typed', '{\"id\": \"x\"}', '{\"type\": \"order.placed\", \"schema_version\": 2}')" 2>&1 \
+               | grep -c 'does not match schema "order.placed" version 2' || true)
+    accepted=$(q -d "$db" -c "SELECT courier.send('typed', '{\"id\": 1}', '{\"type\": \"order.placed\", \"schema_version\": 2}') > 0")
+    mode=$(q -d "$db" -c "SELECT compatibility FROM courier.list_schemas() WHERE latest")
+    check "$how: the registered schemas and require_schema still apply" "1 t FULL_TRANSITIVE" \
+          "$rejected $accepted $mode"
     check "$how: the id sequence continues" "t" \
           "$(q -d "$db" -c "SELECT courier.send('keep', '{}') > (SELECT max(msg_id) FROM courier.messages WHERE payload <> '{}')")"
 }
