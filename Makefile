@@ -39,7 +39,8 @@ OBJS = \
 	src/asl_validate.o \
 	src/asl_machine.o \
 	src/workflow.o \
-	src/workflow_task.o
+	src/workflow_task.o \
+	src/workflow_map.o
 
 # Order matters: later parts use objects created by earlier ones.
 SQL_PARTS = \
@@ -57,6 +58,7 @@ SQL_PARTS = \
 	sql/parts/86_asl_validate.sql \
 	sql/parts/87_asl_dataflow.sql \
 	sql/parts/88_workflows.sql \
+	sql/parts/94_workflow_map.sql \
 	sql/parts/90_privileges.sql
 
 INSTALL_SQL = sql/$(EXTENSION)--$(EXTVERSION).sql

@@ -18,6 +18,7 @@
 #define PHASE_ENTER		0
 #define PHASE_WAITING	1
 #define PHASE_RETRY		2
+#define PHASE_CHILDREN	3		/* a Parallel or Map state waits for its children */
 
 /* One execution, as the engine works on it. */
 typedef struct Execution
@@ -44,6 +45,13 @@ typedef struct Execution
 	char	   *cause;
 	int32		last_event;		/* highest history event id written */
 	bool		finished;
+	/* a branch or iteration (workflow_map.c) */
+	int64		parent_id;		/* 0: a top-level execution */
+	int			nbranch_path;
+	char	  **branch_path;	/* {state, branch index, ...} of its sub-machine */
+	int32		item_index;
+	bool		map_iteration;	/* of a Map state (else of a Parallel state) */
+	int64		children_from;	/* first child of the current Parallel/Map attempt */
 } Execution;
 
 /* How one step ended. */
