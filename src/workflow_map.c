@@ -548,7 +548,8 @@ CollectChildren(Execution *x, const AslState *s, Jsonb *in, Jsonb *context, Time
 	{
 		JsonbParseState *st = NULL;
 		SPITupleTable *tuptable;
-		uint64		i;
+		uint64		n,
+					i;
 
 		plan = CourierPlan(&outputs_plan,
 						   "SELECT c.status, c.output, c.error, c.cause"
@@ -560,8 +561,9 @@ CollectChildren(Execution *x, const AslState *s, Jsonb *in, Jsonb *context, Time
 		if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "courier: child executions lookup failed");
 		tuptable = SPI_tuptable;
+		n = SPI_processed;
 		pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
-		for (i = 0; i < SPI_processed; i++)
+		for (i = 0; i < n; i++)
 		{
 			HeapTuple	tup = tuptable->vals[i];
 			char	   *status = SPI_getvalue(tup, tuptable->tupdesc, 1);
@@ -595,7 +597,8 @@ CollectChildren(Execution *x, const AslState *s, Jsonb *in, Jsonb *context, Time
 	if (pending > 0 && (max_concurrency == 0 || running < max_concurrency))
 	{
 		SPITupleTable *tuptable;
-		uint64		i;
+		uint64		n,
+					i;
 
 		values[2] = Int32GetDatum(max_concurrency == 0 ? (int32) pending
 								  : (int32) (max_concurrency - running));
@@ -615,7 +618,8 @@ CollectChildren(Execution *x, const AslState *s, Jsonb *in, Jsonb *context, Time
 		if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "courier: starting child executions failed");
 		tuptable = SPI_tuptable;
-		for (i = 0; i < SPI_processed; i++)
+		n = SPI_processed;
+		for (i = 0; i < n; i++)
 			WorkflowHistory(x, "MapIterationStarted",
 							IterationDetails(s->name,
 											 DatumGetInt32(SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 2, &isnull)),
