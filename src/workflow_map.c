@@ -699,6 +699,13 @@ WorkflowBranchMachine(Execution *x, const AslMachine *root, TimestampTz now)
 		return NULL;
 	}
 
+	/*
+	 * In the context object a child is the execution it belongs to: its
+	 * $$.Execution.Name (and Id) are the top-level execution's, whose name
+	 * its own begins with.  Its children are named after that, too.
+	 */
+	x->name = pnstrdup(x->name, strcspn(x->name, "/"));
+
 	for (i = 0; i + 1 < x->nbranch_path; i += 2)
 	{
 		const AslState *s = AslFindState(m, x->branch_path[i]);

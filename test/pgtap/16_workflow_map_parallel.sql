@@ -147,6 +147,28 @@ SELECT is((SELECT string_agg((details->>'index'), ',' ORDER BY event_id) FROM co
             WHERE type = 'MapIterationSucceeded'), '2,1,0',
           'MapIterationSucceeded events carry the item index, in the order the iterations ended');
 
+-- the context object inside an iteration is the execution's
+SELECT courier.create_state_machine('wm_context', '{
+    "StartAt": "Each",
+    "States": {
+        "Each": {"Type": "Map",
+                 "ItemProcessor": {"StartAt": "Inner", "States": {
+                     "Inner": {"Type": "Map", "ItemsPath": "$.xs",
+                               "ItemProcessor": {"StartAt": "Ctx", "States": {
+                                   "Ctx": {"Type": "Pass", "End": true,
+                                           "Parameters": {"name.$": "$$.Execution.Name", "tag.$": "$$.Execution.Input[0].tag",
+                                                          "state.$": "$$.State.Name"}}}},
+                               "End": true}}},
+                 "End": true}
+    }}');
+INSERT INTO ids SELECT 'context', courier.start_execution('wm_context', '[{"tag": "T", "xs": [1]}]', 'ctx-1');
+SELECT pg_temp.run();
+SELECT is((SELECT output FROM courier.executions WHERE execution_id = pg_temp.id('context')),
+          '[[{"name": "ctx-1", "tag": "T", "state": "Ctx"}]]'::jsonb,
+          '$$.Execution inside a nested iteration is the execution''s; $$.State the iteration''s');
+SELECT is((SELECT count(*) FROM courier.executions WHERE execution_name LIKE 'ctx-1/0-%'), 2::bigint,
+          'children at any depth are named after the top-level execution');
+
 -- legacy Iterator and Parameters, ItemsPath default, empty input
 SELECT courier.create_state_machine('wm_legacy', '{
     "StartAt": "Each",
