@@ -280,6 +280,28 @@ SELECT is(pg_temp.status(pg_temp.id('count_path')), 'SUCCEEDED', 'ToleratedFailu
 SELECT ok(pg_temp.events(pg_temp.id('count_over')) LIKE '%MapIterationFailed%MapStateFailed ExecutionFailed',
           'MapIterationFailed and MapStateFailed in the history');
 
+-- a failure with iterations still running and pending: they are aborted
+SELECT courier.create_state_machine('wm_abort', '{
+    "StartAt": "Each",
+    "States": {
+        "Each": {"Type": "Map", "MaxConcurrency": 2,
+                 "ItemProcessor": {"StartAt": "Check", "States": {
+                     "Check": {"Type": "Choice", "Choices": [{"Variable": "$", "BooleanEquals": true, "Next": "Bad"}],
+                               "Default": "Slow"},
+                     "Bad": {"Type": "Fail", "Error": "Item.Bad"},
+                     "Slow": {"Type": "Wait", "Seconds": 60, "End": true}}},
+                 "End": true}
+    }}');
+INSERT INTO ids SELECT 'abort', courier.start_execution('wm_abort', '[false, true, false, false]');
+SELECT pg_temp.run();
+SELECT results_eq($$SELECT status, error FROM courier.executions WHERE execution_id = pg_temp.id('abort')$$,
+                  $$VALUES ('FAILED'::text, 'Item.Bad'::text)$$, 'the second iteration failed the Map');
+SELECT is((SELECT string_agg(status, ',' ORDER BY item_index) FROM courier.executions
+            WHERE parent_execution_id = pg_temp.id('abort')),
+          'ABORTED,FAILED,ABORTED,ABORTED', 'the running and the pending iterations were aborted');
+SELECT is((SELECT count(*) FROM courier.get_execution_history(pg_temp.id('abort')) WHERE type = 'MapIterationAborted'),
+          1::bigint, 'MapIterationAborted for the one that was running');
+
 ------------------------------------------------------------------------------
 -- Retry and Catch on the Map state; Task with Retry backoff inside an iteration
 CREATE SEQUENCE public.wm_attempts;
