@@ -44,6 +44,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
@@ -61,11 +62,29 @@ static SPIPlanPtr start_plan = NULL;
 static SPIPlanPtr outputs_plan = NULL;
 static SPIPlanPtr stop_plan = NULL;
 static SPIPlanPtr wanted_plan = NULL;
+static SPIPlanPtr wanted_lock_plan = NULL;
 static SPIPlanPtr wake_plan = NULL;
 static SPIPlanPtr parent_history_plan = NULL;
 
+static SPIPlanPtr root_input_plan = NULL;
+
 /* The time of the run that took the child now being stepped. */
 static TimestampTz child_now = 0;
+
+/*
+ * The input of the top-level execution whose children are being stepped
+ * ($$.Execution.Input in every branch), kept for the transaction: children
+ * of one execution follow each other, and copying a large input into every
+ * child's row would cost as much as the whole Map.
+ */
+static struct
+{
+	char	   *machine;
+	char	   *name;
+	Jsonb	   *input;
+	MemoryContextCallback reset;
+} root_cache;
+static bool root_cached = false;
 
 /*----------
  * Jsonb helpers.
@@ -288,7 +307,7 @@ InsertChild(const Execution *x, const AslState *s, int index, int branch, Jsonb 
 		nulls[6] = 'n';
 	values[7] = CStringGetTextDatum(s->branches[branch]->start_at);
 	values[8] = CStringGetTextDatum(x->started_by);
-	values[9] = JsonbPGetDatum(x->input);
+	values[9] = JsonbPGetDatum(input);	/* $$.Execution.Input is the top's */
 	values[10] = JsonbPGetDatum(input);
 	values[11] = Int32GetDatum(x->redrive_count);
 	values[12] = Int64GetDatum(x->id);
@@ -664,6 +683,52 @@ WorkflowRunBranches(Execution *x, const AslState *s, Jsonb *context, TimestampTz
 	return CollectChildren(x, s, in, context, now, result, fail);
 }
 
+static void
+RootCacheReset(void *arg pg_attribute_unused())
+{
+	root_cached = false;
+}
+
+/* The input of the top-level execution named root, cached for the transaction. */
+static Jsonb *
+RootInput(const Execution *x, const char *root)
+{
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	SPIPlanPtr	plan;
+	bool		isnull;
+	Datum		d;
+	MemoryContext old;
+
+	if (root_cached && strcmp(root_cache.machine, x->machine_name) == 0 &&
+		strcmp(root_cache.name, root) == 0)
+		return root_cache.input;
+	plan = CourierPlan(&root_input_plan,
+					   "SELECT e.input FROM courier.executions AS e"
+					   " WHERE e.state_machine_name OPERATOR(pg_catalog.=) $1"
+					   "   AND e.execution_name OPERATOR(pg_catalog.=) $2",
+					   2, argtypes);
+	values[0] = CStringGetTextDatum(x->machine_name);
+	values[1] = CStringGetTextDatum(root);
+	if (SPI_execute_plan(plan, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "courier: execution \"%s\" of a branch execution not found", root);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	if (!root_cached)
+	{
+		/* forget it when the transaction ends */
+		root_cache.reset.func = RootCacheReset;
+		root_cache.reset.arg = NULL;
+		MemoryContextRegisterResetCallback(TopTransactionContext, &root_cache.reset);
+	}
+	root_cache.machine = pstrdup(x->machine_name);
+	root_cache.name = pstrdup(root);
+	root_cache.input = DatumGetJsonbPCopy(d);
+	root_cached = true;
+	MemoryContextSwitchTo(old);
+	return root_cache.input;
+}
+
 /*
  * The sub-machine a child runs; NULL when its parent no longer waits for it
  * (it stopped, failed, or moved on): the child is then aborted, with its
@@ -705,6 +770,7 @@ WorkflowBranchMachine(Execution *x, const AslMachine *root, TimestampTz now)
 	 * its own begins with.  Its children are named after that, too.
 	 */
 	x->name = pnstrdup(x->name, strcspn(x->name, "/"));
+	x->input = RootInput(x, x->name);
 
 	for (i = 0; i + 1 < x->nbranch_path; i += 2)
 	{
@@ -723,7 +789,7 @@ WorkflowBranchMachine(Execution *x, const AslMachine *root, TimestampTz now)
 /*
  * A child ended (its row is saved after this): make its parent due, if it
  * still waits for it, and put a Map iteration's end into its history.  The
- * update locks the parent's row, so children ending in concurrent
+ * parent's row is locked first, so children ending in concurrent
  * transactions do this one after the other, each seeing the others' events.
  */
 void
@@ -733,21 +799,37 @@ WorkflowBranchFinished(Execution *x)
 	Oid			history_types[4] = {INT8OID, JSONBOID, TIMESTAMPTZOID, TEXTOID};
 	Datum		values[4];
 	SPIPlanPtr	plan;
+	bool		isnull;
 	const char *type;
 
-	plan = CourierPlan(&wake_plan,
-					   "UPDATE courier.executions AS p SET next_step_at = $3"
+	plan = CourierPlan(&wanted_lock_plan,
+					   "SELECT p.next_step_at IS NULL OR p.next_step_at OPERATOR(pg_catalog.>) $3"
+					   "  FROM courier.executions AS p"
 					   " WHERE p.execution_id OPERATOR(pg_catalog.=) $1"
 					   "   AND p.status OPERATOR(pg_catalog.=) 'RUNNING'"
 					   "   AND p.state_phase OPERATOR(pg_catalog.=) 3"
-					   "   AND p.children_from OPERATOR(pg_catalog.<=) $2",
+					   "   AND p.children_from OPERATOR(pg_catalog.<=) $2"
+					   "   FOR UPDATE OF p",
 					   3, argtypes);
 	values[0] = Int64GetDatum(x->parent_id);
 	values[1] = Int64GetDatum(x->id);
 	values[2] = TimestampTzGetDatum(child_now != 0 ? child_now : CourierNow());
-	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "courier: parent execution update failed");
-	if (SPI_processed == 0 || !x->map_iteration || x->nbranch_path < 2)
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "courier: parent execution lookup failed");
+	if (SPI_processed == 0)
+		return;					/* it no longer waits for this child */
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+	{
+		/* not yet due: make it so (once, rather than a row version per child) */
+		plan = CourierPlan(&wake_plan,
+						   "UPDATE courier.executions AS p SET next_step_at = $3"
+						   " WHERE p.execution_id OPERATOR(pg_catalog.=) $1"
+						   "   AND p.children_from OPERATOR(pg_catalog.<=) $2",
+						   3, argtypes);
+		if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "courier: parent execution update failed");
+	}
+	if (!x->map_iteration || x->nbranch_path < 2)
 		return;
 
 	if (strcmp(x->status, "SUCCEEDED") == 0)

@@ -74,8 +74,8 @@ SELECT is((SELECT string_agg(type, ' ' ORDER BY event_id) FROM courier.get_execu
           'a branch''s own events, under its execution id, in get_execution_history_tree');
 SELECT results_eq($$SELECT branch_path, item_index, input FROM courier.executions
                      WHERE parent_execution_id = pg_temp.id('parallel') ORDER BY item_index$$,
-                  $$VALUES ('{Both,0}'::text[], 0, '{"in": {"n": 41}}'::jsonb), ('{Both,1}', 1, '{"in": {"n": 41}}')$$,
-                  'children: their branch path and index; $$.Execution.Input is the execution''s input');
+                  $$VALUES ('{Both,0}'::text[], 0, '{"n": 41, "tag": "p"}'::jsonb), ('{Both,1}', 1, '{"n": 41, "tag": "p"}')$$,
+                  'children: their branch path, index, and input');
 SELECT results_eq($$SELECT state_input FROM courier.executions
                      WHERE parent_execution_id = pg_temp.id('parallel') ORDER BY item_index$$,
                   $$VALUES ('{"n": 41, "tag": "p"}'::jsonb), ('{"n": 41, "tag": "p"}')$$,
