@@ -2947,7 +2947,8 @@ BEGIN
         RAISE EXCEPTION 'state machine "%" does not exist', state_machine_name
             USING ERRCODE = 'undefined_object';
     END IF;
-    SELECT count(*) FILTER (WHERE e.status = 'RUNNING'), count(*) INTO running, total
+    SELECT count(*) FILTER (WHERE e.status = 'RUNNING' AND e.parent_execution_id IS NULL),
+           count(*) FILTER (WHERE e.parent_execution_id IS NULL) INTO running, total
       FROM courier.executions AS e
      WHERE e.state_machine_name = delete_state_machine.state_machine_name;
     IF running > 0 THEN

@@ -19,8 +19,8 @@
  *	               (status PENDING, not due)
  *
  * The parent enters the state, creates all its children (running, or
- * pending beyond MaxConcurrency), and waits in PHASE_CHILDREN with no due
- * time (or its execution's timeout).  A child that ends makes its parent
+ * pending beyond MaxConcurrency), and waits in PHASE_CHILDREN, due only at
+ * its execution's timeout or a periodic recheck.  A child that ends makes its parent
  * due (next_step_at) by updating the parent's row, which serialises
  * children finishing in concurrent transactions; each child's result stays
  * in its own row, so none is lost.  The woken parent counts its children:
@@ -369,6 +369,24 @@ WorkflowStopChildren(Execution *x)
 	StopChildren(x, NULL);
 }
 
+/*
+ * The parent waits for its children: a child that ends makes it due.  It
+ * is due anyway at its execution's timeout, and every CHILDREN_RECHECK: a
+ * stop that could not lock a child running in another transaction leaves
+ * it to the next look at it, and a child that waits for children of its
+ * own would otherwise never be looked at again.
+ */
+#define CHILDREN_RECHECK (5 * 60 * USECS_PER_SEC)
+
+static void
+WaitForChildren(Execution *x, TimestampTz now)
+{
+	x->phase = PHASE_CHILDREN;
+	x->next_step_at = now + CHILDREN_RECHECK;
+	if (x->timeout_at != 0 && x->timeout_at < x->next_step_at)
+		x->next_step_at = x->timeout_at;
+}
+
 /* Enter the state: create the children, and wait for them. */
 static BranchesResult
 StartChildren(Execution *x, const AslState *s, Jsonb *in, Jsonb *context, TimestampTz now,
@@ -473,8 +491,7 @@ StartChildren(Execution *x, const AslState *s, Jsonb *in, Jsonb *context, Timest
 	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "courier: execution update failed");
 	x->children_from = first;
-	x->phase = PHASE_CHILDREN;
-	x->next_step_at = x->timeout_at;
+	WaitForChildren(x, now);
 	return BRANCHES_WAIT;
 }
 
@@ -646,7 +663,7 @@ CollectChildren(Execution *x, const AslState *s, Jsonb *in, Jsonb *context, Time
 											 NULL, NULL));
 		SPI_freetuptable(tuptable);
 	}
-	x->next_step_at = x->timeout_at;
+	WaitForChildren(x, now);
 	return BRANCHES_WAIT;
 }
 

@@ -406,9 +406,24 @@ SELECT results_eq($$SELECT status, output FROM courier.executions WHERE executio
                   $$VALUES ('SUCCEEDED'::text, '[[{"sq": 2}, {"sq": 4}], "n"]'::jsonb)$$,
                   'nested Map in Parallel: the outputs');
 
+-- a waiting parent is looked at again every 5 minutes: a child that a stop
+-- could not lock (another tick was stepping it) is aborted then
+INSERT INTO ids SELECT 'orphan', courier.start_execution('wm_nested', '{"name": "n", "items": [1]}');
+SELECT pg_temp.run();
+SELECT ok((SELECT next_step_at - courier.now() BETWEEN interval '299 s' AND interval '301 s' FROM courier.executions
+             WHERE parent_execution_id = pg_temp.id('orphan') AND item_index = 0),
+          'a Map waiting for its iterations is due again in 5 minutes at the latest');
+UPDATE courier.executions SET status = 'ABORTED', next_step_at = NULL   -- what a stop that skipped the branch does
+ WHERE execution_id = pg_temp.id('orphan')
+    OR parent_execution_id IN (SELECT execution_id FROM courier.executions WHERE parent_execution_id = pg_temp.id('orphan'));
+SET LOCAL courier.clock_offset = 707;
+SELECT pg_temp.run();
+SELECT is((SELECT status FROM courier.executions WHERE parent_execution_id = pg_temp.id('orphan') AND item_index = 0),
+          'ABORTED', 'the branch whose parent stopped is aborted when next looked at');
+
 ------------------------------------------------------------------------------
 -- stop_execution and the machine's timeout stop the children (at any depth)
-SET LOCAL courier.clock_offset = 500;
+SET LOCAL courier.clock_offset = 800;
 INSERT INTO ids SELECT 'stop', courier.start_execution('wm_nested', '{"name": "n", "items": [1, 2, 3]}');
 SELECT pg_temp.run();
 SELECT throws_ok(format('SELECT courier.stop_execution(%s)',
@@ -420,7 +435,7 @@ SELECT is((SELECT count(*) FROM courier.executions AS c JOIN courier.executions 
           'stop_execution aborted the inner iterations');
 SELECT is((SELECT string_agg(status, ',' ORDER BY item_index) FROM courier.executions WHERE parent_execution_id = pg_temp.id('stop')),
           'ABORTED,SUCCEEDED', 'and the running branch');
-SET LOCAL courier.clock_offset = 510;
+SET LOCAL courier.clock_offset = 810;
 SELECT is(pg_temp.run(), 0, 'nothing of it runs any more');
 
 SELECT courier.create_state_machine('wm_timeout', '{
@@ -430,12 +445,12 @@ SELECT courier.create_state_machine('wm_timeout', '{
                  "ItemProcessor": {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 3600, "End": true}}},
                  "End": true}
     }}');
-SET LOCAL courier.clock_offset = 600;
+SET LOCAL courier.clock_offset = 900;
 INSERT INTO ids SELECT 'timeout', courier.start_execution('wm_timeout', '[1, 2]');
 SELECT pg_temp.run();
 SELECT ok((SELECT next_step_at = timeout_at FROM courier.executions WHERE execution_id = pg_temp.id('timeout')),
           'a Map waiting for its children is due at the execution''s timeout');
-SET LOCAL courier.clock_offset = 611;
+SET LOCAL courier.clock_offset = 911;
 SELECT pg_temp.run();
 SELECT is(pg_temp.status(pg_temp.id('timeout')), 'TIMED_OUT:States.Timeout', 'the execution timed out');
 SELECT is(pg_temp.children(pg_temp.id('timeout'), 'ABORTED'), 2::bigint, 'its iterations were stopped');
