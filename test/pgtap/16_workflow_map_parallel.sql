@@ -72,6 +72,10 @@ SELECT is((SELECT string_agg(type, ' ' ORDER BY event_id) FROM courier.get_execu
             WHERE execution_id <> pg_temp.id('parallel') AND item_index = 0),
           'WaitStateEntered WaitStateExited PassStateEntered PassStateExited',
           'a branch''s own events, under its execution id, in get_execution_history_tree');
+SELECT throws_ok($$SELECT * FROM courier.get_execution_history_tree(-1)$$, '42704', NULL,
+                 'get_execution_history_tree of a missing execution');
+SELECT throws_ok($$SELECT * FROM courier.get_execution_history_tree(NULL)$$, '22004', NULL,
+                 'get_execution_history_tree of NULL');
 SELECT results_eq($$SELECT branch_path, item_index, input FROM courier.executions
                      WHERE parent_execution_id = pg_temp.id('parallel') ORDER BY item_index$$,
                   $$VALUES ('{Both,0}'::text[], 0, '{"n": 41, "tag": "p"}'::jsonb), ('{Both,1}', 1, '{"n": 41, "tag": "p"}')$$,
