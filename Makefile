@@ -41,6 +41,7 @@ OBJS = \
 	src/workflow.o \
 	src/workflow_task.o \
 	src/task_token.o \
+	src/workflow_map.o \
 	src/schema.o \
 	src/schema_compat.o
 
@@ -61,6 +62,7 @@ SQL_PARTS = \
 	sql/parts/87_asl_dataflow.sql \
 	sql/parts/88_workflows.sql \
 	sql/parts/93_task_tokens.sql \
+	sql/parts/94_workflow_map.sql \
 	sql/parts/91_schemas.sql \
 	sql/parts/90_privileges.sql
 

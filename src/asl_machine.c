@@ -173,6 +173,69 @@ StateType(const char *name)
 	elog(ERROR, "unknown state type \"%s\" in a validated definition", name);
 }
 
+static AslPath *
+OptionalPath(JsonbContainer *state, const char *key, bool reference, MemoryContext cxt)
+{
+	JsonbValue *v = ContainerField(state, key);
+
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return AslPathCompile(pnstrdup(v->val.string.val, v->val.string.len), reference, cxt);
+}
+
+/*
+ * The sub-machines of a Parallel state (its Branches) or a Map state (its
+ * ItemProcessor or Iterator), compiled recursively, with a Map's fields.
+ */
+static void
+CompileBranches(AslState *s, JsonbContainer *state, MemoryContext cxt)
+{
+	JsonbValue *v;
+
+	if (s->type == STATE_PARALLEL)
+	{
+		JsonbValue *branches = ContainerField(state, "Branches");
+		JsonbIterator *it;
+		JsonbValue	b;
+		JsonbIteratorToken tok;
+
+		if (branches == NULL || branches->type != jbvBinary)
+			return;
+		s->branches = MemoryContextAllocZero(cxt, sizeof(AslMachine *) *
+											 Max(JsonContainerSize(branches->val.binary.data), 1));
+		it = JsonbIteratorInit(branches->val.binary.data);
+		while ((tok = JsonbIteratorNext(&it, &b, true)) != WJB_DONE)
+			if (tok == WJB_ELEM && b.type == jbvBinary)
+				s->branches[s->nbranches++] = AslCompileMachine(ValueJsonb(&b), cxt);
+		return;
+	}
+
+	v = ContainerField(state, "ItemProcessor");
+	if (v == NULL)
+		v = ContainerField(state, "Iterator");
+	if (v != NULL && v->type == jbvBinary)
+	{
+		JsonbValue *cfg = ContainerField(v->val.binary.data, "ProcessorConfig");
+		JsonbValue *mode = cfg && cfg->type == jbvBinary ?
+			ContainerField(cfg->val.binary.data, "Mode") : NULL;
+
+		s->distributed = mode != NULL && mode->type == jbvString &&
+			mode->val.string.len == 11 && memcmp(mode->val.string.val, "DISTRIBUTED", 11) == 0;
+		s->branches = MemoryContextAllocZero(cxt, sizeof(AslMachine *));
+		s->branches[0] = AslCompileMachine(ValueJsonb(v), cxt);
+		s->nbranches = 1;
+	}
+	s->items_path = OptionalPath(state, "ItemsPath", false, cxt);
+	if ((v = ContainerField(state, "ItemSelector")) != NULL)
+		s->item_selector = AslTemplateCompile(ValueJsonb(v), cxt);
+	s->max_concurrency = (int) AslNumberValue(ContainerField(state, "MaxConcurrency"), 0);
+	s->max_concurrency_path = OptionalPath(state, "MaxConcurrencyPath", true, cxt);
+	s->tolerated_count = AslNumberValue(ContainerField(state, "ToleratedFailureCount"), -1);
+	s->tolerated_percentage = AslNumberValue(ContainerField(state, "ToleratedFailurePercentage"), -1);
+	s->tolerated_count_path = OptionalPath(state, "ToleratedFailureCountPath", true, cxt);
+	s->tolerated_percentage_path = OptionalPath(state, "ToleratedFailurePercentagePath", true, cxt);
+}
+
 static void
 CompileState(AslState *s, const char *name, JsonbContainer *state, MemoryContext cxt)
 {
@@ -261,6 +324,8 @@ CompileState(AslState *s, const char *name, JsonbContainer *state, MemoryContext
 		if ((v = ContainerField(state, "CausePath")) != NULL && v->type == jbvString)
 			s->cause_path = AslPathCompile(pnstrdup(v->val.string.val, v->val.string.len), true, cxt);
 	}
+	if (s->type == STATE_PARALLEL || s->type == STATE_MAP)
+		CompileBranches(s, state, cxt);
 	CompileRetryCatch(s, state, cxt);
 }
 

@@ -94,6 +94,19 @@ typedef struct AslState
 	char	   *cause;
 	AslPath    *error_path;
 	AslPath    *cause_path;
+	/* Parallel: Branches; Map: ItemProcessor (or Iterator) as branches[0] */
+	int			nbranches;
+	struct AslMachine **branches;
+	/* Map (Parameters, the legacy ItemSelector, is in parameters) */
+	AslPath    *items_path;		/* NULL: "$" */
+	AslTemplate *item_selector;
+	bool		distributed;
+	int			max_concurrency;	/* 0: no limit */
+	AslPath    *max_concurrency_path;
+	double		tolerated_count;	/* -1: not given */
+	double		tolerated_percentage;	/* -1: not given */
+	AslPath    *tolerated_count_path;
+	AslPath    *tolerated_percentage_path;
 	/* Retry, Catch */
 	int			nretriers;
 	AslRetrier *retriers;

@@ -37,10 +37,10 @@
  * cached here once per backend and version.  Task resources are run by
  * workflow_task.c.
  *
- * Not yet run: Parallel and Map states; an execution that reaches them
- * fails with States.Runtime (docs/workflows.md).  A Task that waits for
- * its task token (task_token.c) stays in PHASE_TOKEN until a caller or a
- * deadline ends the wait.
+ * Parallel and Map states run their branches and iterations as child
+ * executions (workflow_map.c).  A Task that waits for its task token
+ * (task_token.c) stays in PHASE_TOKEN until a caller or a deadline ends the
+ * wait.
  *
  *-------------------------------------------------------------------------
  */
@@ -76,6 +76,7 @@
 #include "task_token.h"
 #include "worker.h"
 #include "workflow.h"
+#include "workflow_map.h"
 #include "workflow_task.h"
 
 PG_FUNCTION_INFO_V1(courier_run_executions);
@@ -431,6 +432,13 @@ Finish(Execution *x, const char *status, Jsonb *output, const char *error, const
 	x->cause = cause ? pstrdup(cause) : NULL;
 	x->next_step_at = 0;
 	x->finished = true;
+	if (x->phase == PHASE_CHILDREN)
+		WorkflowStopChildren(x);
+	if (x->parent_id != 0)
+	{
+		WorkflowBranchFinished(x);	/* its parent collects it */
+		return;
+	}
 	if (strcmp(status, "SUCCEEDED") == 0)
 		WorkflowHistory(x, "ExecutionSucceeded", WorkflowStateDetails(NULL, "output", output));
 	else if (strcmp(status, "TIMED_OUT") == 0)
@@ -740,14 +748,26 @@ Step(Execution *x, const AslMachine *m, TimestampTz now)
 
 		case STATE_PARALLEL:
 		case STATE_MAP:
-			err.error = "States.Runtime";
-			err.cause = psprintf("%s states are not run by pg_courier 0.2 (state \"%s\")",
-								 state_type_names[s->type], s->name);
-			Finish(x, "FAILED", NULL, err.error, err.cause);
-			return STEP_DONE;
+			{
+				Jsonb	   *result;
+				StateFailure f;
+
+				switch (WorkflowRunBranches(x, s, context, now, &result, &f))
+				{
+					case BRANCHES_WAIT:
+						return STEP_WAIT;
+					case BRANCHES_FAILED:
+						return Failed(x, s, &f, now);
+					case BRANCHES_DONE:
+						break;
+				}
+				if (!StateOutput(s, x->state_input, result, context, &out, &err))
+					return RuntimeFailure(x, s, &err, now);
+				break;
+			}
 	}
 
-	/* Pass, Task, Wait: on to Next, or the end */
+	/* Pass, Task, Wait, Parallel, Map: on to Next, or the end */
 	if (s->end || s->next == NULL)
 	{
 		WorkflowHistory(x, psprintf("%sStateExited", state_type_names[s->type]),
@@ -808,7 +828,8 @@ TakeDue(TimestampTz now, Execution *x, MemoryContext cxt)
 					   "SELECT e.execution_id, e.state_machine_name, e.execution_name, e.version,"
 					   "       e.started_at, e.timeout_at, e.current_state, e.state_entered_at,"
 					   "       e.state_phase, e.retry_counts, e.redrive_count,"
-					   "       e.started_by::pg_catalog.text, e.input, e.state_input"
+					   "       e.started_by::pg_catalog.text, e.input, e.state_input,"
+					   "       e.parent_execution_id, e.branch_path, e.item_index, e.children_from"
 					   "  FROM courier.executions AS e"
 					   " WHERE e.status OPERATOR(pg_catalog.=) 'RUNNING'"
 					   "   AND e.next_step_at OPERATOR(pg_catalog.<=) $1"
@@ -855,6 +876,23 @@ TakeDue(TimestampTz now, Execution *x, MemoryContext cxt)
 	x->input = JsonbCol(tup, desc, 13);
 	x->state_input = JsonbCol(tup, desc, 14);
 	x->status = pstrdup("RUNNING");
+	d = SPI_getbinval(tup, desc, 15, &isnull);
+	if (!isnull)
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			i;
+
+		x->parent_id = DatumGetInt64(d);
+		deconstruct_array(DatumGetArrayTypePCopy(SPI_getbinval(tup, desc, 16, &isnull)),
+						  TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &x->nbranch_path);
+		x->branch_path = palloc0(sizeof(char *) * Max(x->nbranch_path, 1));
+		for (i = 0; i < x->nbranch_path; i++)
+			x->branch_path[i] = TextDatumGetCString(elems[i]);
+		x->item_index = DatumGetInt32(SPI_getbinval(tup, desc, 17, &isnull));
+	}
+	d = SPI_getbinval(tup, desc, 18, &isnull);
+	x->children_from = isnull ? 0 : DatumGetInt64(d);
 	MemoryContextSwitchTo(old);
 
 	/* the last history event, so new ones follow it */
@@ -979,13 +1017,15 @@ courier_run_executions(PG_FUNCTION_ARGS)
 			break;
 		}
 		m = MachineOf(&x);
-		while (r == STEP_NEXT && steps < max_steps)
+		if (x.parent_id != 0)
+			m = WorkflowBranchMachine(&x, m, now);	/* NULL: aborted, not wanted */
+		while (m != NULL && r == STEP_NEXT && steps < max_steps)
 		{
 			CHECK_FOR_INTERRUPTS();
 			r = Step(&x, m, now);
 			steps++;
 		}
-		if (r == STEP_NEXT)
+		if (m != NULL && r == STEP_NEXT)
 			x.next_step_at = now;	/* budget used up: due again at once */
 		SaveExecution(&x, now);
 		advanced++;

@@ -19,6 +19,7 @@
 #define PHASE_WAITING	1
 #define PHASE_RETRY		2
 #define PHASE_TOKEN		3		/* a task waits for its task token (task_token.c) */
+#define PHASE_CHILDREN	4		/* a Parallel or Map state waits for its children */
 
 /* One execution, as the engine works on it. */
 typedef struct Execution
@@ -46,6 +47,13 @@ typedef struct Execution
 	int32		last_event;		/* highest history event id written */
 	char	   *task_token;		/* $$.Task.Token while a token task starts */
 	bool		finished;
+	/* a branch or iteration (workflow_map.c) */
+	int64		parent_id;		/* 0: a top-level execution */
+	int			nbranch_path;
+	char	  **branch_path;	/* {state, branch index, ...} of its sub-machine */
+	int32		item_index;
+	bool		map_iteration;	/* of a Map state (else of a Parallel state) */
+	int64		children_from;	/* first child of the current Parallel/Map attempt */
 } Execution;
 
 /* How one step ended. */

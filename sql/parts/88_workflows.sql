@@ -34,9 +34,10 @@ CREATE SEQUENCE courier.execution_id_seq AS bigint;
 -- input it entered with); next_step_at says when tick() advances it: now or
 -- in the past when it can run, the end of a Wait or of a retry's backoff,
 -- NULL once it ended.  state_phase: 0 the state is to be entered, 1 a Wait
--- is under way, 2 a retry's backoff is; retry_counts: per retrier of the
--- current state, the retries made.  status as Step Functions:
--- RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED.
+-- is under way, 2 a retry's backoff is, 3 a Task waits for its task token,
+-- 4 a Parallel or Map state waits for its children; retry_counts: per retrier of the current state, the retries
+-- made.  status as Step Functions: RUNNING, SUCCEEDED, FAILED, TIMED_OUT,
+-- ABORTED; and PENDING for a Map iteration waiting for a MaxConcurrency slot.
 CREATE TABLE courier.executions (
     execution_id        bigint NOT NULL,
     state_machine_name  text COLLATE "C" NOT NULL,
@@ -58,19 +59,31 @@ CREATE TABLE courier.executions (
     input               jsonb NOT NULL,
     state_input         jsonb,
     output              jsonb,
+    -- A branch of a Parallel state or an iteration of a Map state runs as a
+    -- child execution (src/workflow_map.c): its parent, the path of its
+    -- sub-machine ({state, branch, state, branch, ...} from the top), and its
+    -- branch or item index.  children_from: on a parent in a Parallel or Map
+    -- state, the lowest execution_id of that attempt's children.
+    parent_execution_id bigint,
+    branch_path         text[],
+    item_index          integer,
+    children_from       bigint,
     CONSTRAINT executions_pkey PRIMARY KEY (state_machine_name, execution_name),
     CONSTRAINT executions_id_key UNIQUE (execution_id),
     CONSTRAINT executions_version_fkey FOREIGN KEY (state_machine_name, version)
         REFERENCES courier.state_machine_versions (state_machine_name, version) ON DELETE CASCADE,
     CONSTRAINT executions_name_check
-        CHECK (execution_name OPERATOR(pg_catalog.~) '^[A-Za-z0-9_.-]+$'
-               AND pg_catalog.length(execution_name) OPERATOR(pg_catalog.<=) 80),
+        CHECK (parent_execution_id IS NOT NULL
+               OR (execution_name OPERATOR(pg_catalog.~) '^[A-Za-z0-9_.-]+$'
+                   AND pg_catalog.length(execution_name) OPERATOR(pg_catalog.<=) 80)),
     CONSTRAINT executions_status_check
         CHECK (status OPERATOR(pg_catalog.=) ANY
-               (ARRAY['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED']))
+               (ARRAY['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED', 'PENDING']))
 );
 COMMENT ON TABLE courier.executions IS 'pg_courier workflow executions: status, current state, input and output';
 CREATE INDEX executions_due_idx ON courier.executions (next_step_at) WHERE status = 'RUNNING';
+CREATE INDEX executions_parent_idx ON courier.executions (parent_execution_id, item_index)
+    WHERE parent_execution_id IS NOT NULL;
 
 -- What happened to each execution, in order, with Step Functions' event
 -- type names (ExecutionStarted, PassStateEntered, TaskScheduled, ...).
@@ -190,7 +203,8 @@ BEGIN
         RAISE EXCEPTION 'state machine "%" does not exist', state_machine_name
             USING ERRCODE = 'undefined_object';
     END IF;
-    SELECT count(*) FILTER (WHERE e.status = 'RUNNING'), count(*) INTO running, total
+    SELECT count(*) FILTER (WHERE e.status = 'RUNNING' AND e.parent_execution_id IS NULL),
+           count(*) FILTER (WHERE e.parent_execution_id IS NULL) INTO running, total
       FROM courier.executions AS e
      WHERE e.state_machine_name = delete_state_machine.state_machine_name;
     IF running > 0 THEN
@@ -218,9 +232,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT m.state_machine_name COLLATE "default", m.current_version, m.created_at, m.updated_at,
            (SELECT count(*) FROM courier.executions AS e
-             WHERE e.state_machine_name = m.state_machine_name AND e.status = 'RUNNING'),
+             WHERE e.state_machine_name = m.state_machine_name AND e.status = 'RUNNING'
+               AND e.parent_execution_id IS NULL),
            (SELECT count(*) FROM courier.executions AS e
-             WHERE e.state_machine_name = m.state_machine_name)
+             WHERE e.state_machine_name = m.state_machine_name AND e.parent_execution_id IS NULL)
       FROM courier.state_machines AS m
      ORDER BY m.state_machine_name
 $$;
@@ -376,6 +391,7 @@ AS $$
       FROM courier.executions AS e
      WHERE (list_executions.state_machine_name IS NULL OR e.state_machine_name = list_executions.state_machine_name)
        AND (list_executions.status IS NULL OR e.status = list_executions.status)
+       AND e.parent_execution_id IS NULL
      ORDER BY e.started_at DESC, e.execution_id DESC
 $$;
 COMMENT ON FUNCTION courier.list_executions(text, text) IS 'executions, newest first, of one machine or all, of one status or all';
@@ -396,6 +412,13 @@ BEGIN
         RAISE EXCEPTION 'execution % does not exist', stop_execution.execution_id
             USING ERRCODE = 'undefined_object';
     END IF;
+    IF e.parent_execution_id IS NOT NULL THEN
+        RAISE EXCEPTION 'execution % is a branch of execution %', stop_execution.execution_id,
+                        e.parent_execution_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'It runs a branch or an iteration of a Parallel or Map state.',
+                  HINT = 'Stop the execution it belongs to; its branches stop with it.';
+    END IF;
     IF e.status <> 'RUNNING' THEN
         RAISE EXCEPTION 'execution % is not running', stop_execution.execution_id
             USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -405,6 +428,7 @@ BEGIN
        SET status = 'ABORTED', stopped_at = ts, next_step_at = NULL,
            error = stop_execution.error, cause = stop_execution.cause
      WHERE c.execution_id = stop_execution.execution_id;
+    PERFORM courier._stop_children(e.execution_id, ts);
     PERFORM courier._history(e.execution_id, 'ExecutionAborted',
                              jsonb_strip_nulls(jsonb_build_object('error', error, 'cause', cause)));
     PERFORM courier._audit('stop_execution', 'state_machine', e.state_machine_name,
