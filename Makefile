@@ -37,7 +37,9 @@ OBJS = \
 	src/asl_intrinsics.o \
 	src/asl_choice.o \
 	src/asl_validate.o \
-	src/workflow.o
+	src/workflow.o \
+	src/context.o \
+	src/outbox.o
 
 # Order matters: later parts use objects created by earlier ones.
 SQL_PARTS = \
@@ -55,6 +57,7 @@ SQL_PARTS = \
 	sql/parts/86_asl_validate.sql \
 	sql/parts/87_asl_dataflow.sql \
 	sql/parts/88_workflows.sql \
+	sql/parts/89_outbox.sql \
 	sql/parts/90_privileges.sql
 
 INSTALL_SQL = sql/$(EXTENSION)--$(EXTVERSION).sql

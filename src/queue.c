@@ -34,6 +34,7 @@
 #include "utils/lsyscache.h"
 
 #include "clock.h"
+#include "context.h"
 #include "envelope.h"
 #include "pg_courier.h"
 #include "plan.h"
@@ -409,6 +410,7 @@ courier_send(PG_FUNCTION_ARGS)
 		msg.dedup_id = OptionalIdArg(fcinfo, 5, "dedup_id");
 	}
 	CourierReadEnvelope(headers, &msg.env);
+	CourierContextApply(&msg.env);
 
 	SPI_connect();
 	msg_id = CourierSendMessage(queue_name, &msg, MessageBytes(msg.payload, headers),
@@ -644,6 +646,7 @@ courier_send_batch(PG_FUNCTION_ARGS)
 		if (header_elems != NULL && !header_nulls[i])
 			headers = DatumGetJsonbP(header_elems[i]);
 		CourierReadEnvelope(headers, &msgs[i].env);
+		CourierContextApply(&msgs[i].env);
 		msgs[i].delay_usec = delay_usec;
 		if (group_elems != NULL && !group_nulls[i])
 		{

@@ -68,6 +68,7 @@
 #include "bus.h"
 #include "clock.h"
 #include "compat.h"
+#include "context.h"
 #include "pg_courier.h"
 #include "plan.h"
 #include "worker.h"
@@ -221,6 +222,7 @@ typedef struct Execution
 	int		   *retry_counts;
 	int32		redrive_count;
 	char	   *started_by;
+	char	   *correlation_id; /* NULL when it has none */
 	Jsonb	   *input;
 	Jsonb	   *state_input;
 	Jsonb	   *output;
@@ -856,7 +858,9 @@ RunTask(const Execution *x, const AslState *s, Jsonb *input, Jsonb **result, Sta
 	Oid			role;
 	Oid			save_userid;
 	int			save_sec_context;
-	bool		ok = true;
+	volatile bool ok = true;
+	CourierContextSaved saved_context;
+	char		causation[32];
 
 	if (s->resource == NULL || strncmp(s->resource, "function:", 9) != 0)
 	{
@@ -880,6 +884,10 @@ RunTask(const Execution *x, const AslState *s, Jsonb *input, Jsonb **result, Sta
 							   x->started_by, s->resource + 9);
 		return false;
 	}
+
+	/* what the task sends belongs to the execution's flow (context.c) */
+	snprintf(causation, sizeof(causation), "execution:" INT64_FORMAT, x->id);
+	CourierContextOverride(x->correlation_id, causation, &saved_context);
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	BeginInternalSubTransaction(NULL);
@@ -934,6 +942,7 @@ RunTask(const Execution *x, const AslState *s, Jsonb *input, Jsonb **result, Sta
 		ok = false;
 	}
 	PG_END_TRY();
+	CourierContextRestore(&saved_context);
 	return ok;
 }
 
@@ -1327,7 +1336,8 @@ TakeDue(TimestampTz now, Execution *x, MemoryContext cxt)
 					   "SELECT e.execution_id, e.state_machine_name, e.execution_name, e.version,"
 					   "       e.started_at, e.timeout_at, e.current_state, e.state_entered_at,"
 					   "       e.state_phase, e.retry_counts, e.redrive_count,"
-					   "       e.started_by::pg_catalog.text, e.input, e.state_input"
+					   "       e.started_by::pg_catalog.text, e.input, e.state_input,"
+					   "       e.correlation_id"
 					   "  FROM courier.executions AS e"
 					   " WHERE e.status OPERATOR(pg_catalog.=) 'RUNNING'"
 					   "   AND e.next_step_at OPERATOR(pg_catalog.<=) $1"
@@ -1373,6 +1383,7 @@ TakeDue(TimestampTz now, Execution *x, MemoryContext cxt)
 	x->started_by = TextCol(tup, desc, 12);
 	x->input = JsonbCol(tup, desc, 13);
 	x->state_input = JsonbCol(tup, desc, 14);
+	x->correlation_id = TextCol(tup, desc, 15);
 	x->status = pstrdup("RUNNING");
 	MemoryContextSwitchTo(old);
 

@@ -58,6 +58,8 @@ CREATE TABLE courier.executions (
     input               jsonb NOT NULL,
     state_input         jsonb,
     output              jsonb,
+    correlation_id      text,
+    causation_id        text,
     CONSTRAINT executions_pkey PRIMARY KEY (state_machine_name, execution_name),
     CONSTRAINT executions_id_key UNIQUE (execution_id),
     CONSTRAINT executions_version_fkey FOREIGN KEY (state_machine_name, version)
@@ -71,6 +73,9 @@ CREATE TABLE courier.executions (
 );
 COMMENT ON TABLE courier.executions IS 'pg_courier workflow executions: status, current state, input and output';
 CREATE INDEX executions_due_idx ON courier.executions (next_step_at) WHERE status = 'RUNNING';
+-- courier.trace() finds a flow's executions by their correlation id.
+CREATE INDEX executions_correlation_idx ON courier.executions (correlation_id)
+    WHERE correlation_id IS NOT NULL;
 
 -- What happened to each execution, in order, with Step Functions' event
 -- type names (ExecutionStarted, PassStateEntered, TaskScheduled, ...).
@@ -256,6 +261,7 @@ DECLARE
     id bigint;
     name text := execution_name;
     ts timestamptz := courier.now();
+    ctx record;
 BEGIN
     PERFORM courier._check_state_machine_name(state_machine_name);
     PERFORM courier._require('input', input IS NULL);
@@ -297,12 +303,16 @@ BEGIN
      WHERE v.state_machine_name = m.state_machine_name AND v.version = m.current_version;
     id := nextval('courier.execution_id_seq');
     name := coalesce(name, gen_random_uuid()::text);
+    -- the transaction's correlation context (docs/correlation.md)
+    SELECT * INTO ctx FROM courier.current_context();
     INSERT INTO courier.executions
            (execution_id, state_machine_name, execution_name, version, status, started_at,
-            timeout_at, next_step_at, current_state, state_entered_at, started_by, input, state_input)
+            timeout_at, next_step_at, current_state, state_entered_at, started_by, input, state_input,
+            correlation_id, causation_id)
     VALUES (id, m.state_machine_name, name, m.current_version, 'RUNNING', ts,
             ts + make_interval(secs => (def->>'TimeoutSeconds')::double precision),
-            ts, def->>'StartAt', ts, current_user, input, input)
+            ts, def->>'StartAt', ts, current_user, input, input,
+            ctx.correlation_id, ctx.causation_id)
         ON CONFLICT ON CONSTRAINT executions_pkey DO NOTHING;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'execution "%" of state machine "%" already exists', name, state_machine_name
