@@ -3725,15 +3725,32 @@ BEGIN
     PERFORM courier._require('ttl', ttl IS NULL);
     PERFORM courier._check_idempotency_key(scope, key, ttl);
     -- A concurrent claim of the same key waits here for the first one's
-    -- transaction: false once it commits, true if it rolls back.  An expired
-    -- key that tick() has not removed yet is claimed afresh.
-    INSERT INTO courier.idempotency_keys AS k (claimed_at, expires_at, scope, key)
-    VALUES (ts, ts + ttl, idempotency_claim.scope, idempotency_claim.key)
-        ON CONFLICT ON CONSTRAINT idempotency_keys_pkey DO UPDATE
-       SET claimed_at = excluded.claimed_at, expires_at = excluded.expires_at,
-           stored_at = NULL, result = NULL
-     WHERE k.expires_at <= excluded.claimed_at;
-    RETURN FOUND;
+    -- transaction: false once it commits, true if it rolls back.  A claim
+    -- that finds the key taken locks nothing, so duplicates never queue up
+    -- behind each other.
+    FOR attempt IN 1 .. 3 LOOP
+        INSERT INTO courier.idempotency_keys AS k (claimed_at, expires_at, scope, key)
+        VALUES (ts, ts + ttl, idempotency_claim.scope, idempotency_claim.key)
+            ON CONFLICT ON CONSTRAINT idempotency_keys_pkey DO NOTHING;
+        IF FOUND THEN
+            RETURN true;
+        END IF;
+        -- taken: unless it expired and tick() has not removed it yet
+        UPDATE courier.idempotency_keys AS k
+           SET claimed_at = ts, expires_at = ts + ttl, stored_at = NULL, result = NULL
+         WHERE k.scope = idempotency_claim.scope AND k.key = idempotency_claim.key
+           AND k.expires_at <= ts;
+        IF FOUND THEN
+            RETURN true;
+        END IF;
+        -- still there (and live): taken.  Gone: tick() removed it meanwhile.
+        PERFORM 1 FROM courier.idempotency_keys AS k
+         WHERE k.scope = idempotency_claim.scope AND k.key = idempotency_claim.key;
+        IF FOUND THEN
+            RETURN false;
+        END IF;
+    END LOOP;
+    RETURN false;
 END
 $$;
 COMMENT ON FUNCTION courier.idempotency_claim(text, text, interval) IS
