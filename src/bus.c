@@ -73,10 +73,10 @@
 #include "utils/uuid.h"
 
 #include "bus.h"
-#include "context.h"
 #include "bus_input.h"
 #include "clock.h"
 #include "compat.h"
+#include "context.h"
 #include "envelope.h"
 #include "pattern.h"
 #include "pg_courier.h"

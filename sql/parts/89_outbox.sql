@@ -481,8 +481,15 @@ AS $$
 DECLARE
     ts timestamptz := courier.now();
 BEGIN
-    PERFORM courier._require('ttl', ttl IS NULL);
-    PERFORM courier._check_idempotency_key(scope, key, ttl);
+    -- A hot path: the checks are plain expressions (no PERFORM of the
+    -- shared checks, each of which would run a statement); the same rules
+    -- and messages as courier._check_idempotency_key.
+    IF scope IS NULL OR key IS NULL OR ttl IS NULL
+       OR length(scope) NOT BETWEEN 1 AND 256 OR length(key) NOT BETWEEN 1 AND 1024
+       OR ttl < interval '1 second' OR ttl > interval '3650 days' THEN
+        PERFORM courier._require('ttl', ttl IS NULL);
+        PERFORM courier._check_idempotency_key(scope, key, ttl);
+    END IF;
     -- A concurrent claim of the same key waits here for the first one's
     -- transaction: false once it commits, true if it rolls back.  A claim
     -- that finds the key taken locks nothing, so duplicates never queue up
