@@ -30,7 +30,10 @@ SELECT courier.subscribe('tap_topic', 'tap_fan');
 SELECT courier.create_bus('tap_bus');
 SELECT courier.put_rule('tap_bus', 'all', '{"source": ["tap"]}');
 SELECT courier.put_target('tap_bus', 'all', 'q', 'queue:tap_fan');
-CREATE FUNCTION public.tap_effect(e jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT e $$;
+-- a function target that sends: called later, by the delivery
+CREATE FUNCTION public.tap_effect(e jsonb) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT jsonb_build_object('sent', courier.send('tap_out', jsonb_build_object('n', 31)))
+$$;
 SELECT courier.put_target('tap_bus', 'all', 'f', 'function:public.tap_effect');
 -- a task that sends: its message belongs to the execution's flow
 CREATE FUNCTION public.tap_task_send(input jsonb) RETURNS jsonb LANGUAGE sql AS $$
@@ -116,7 +119,8 @@ SELECT ok((SELECT bool_and(t.at >= p.at) FROM
              (SELECT t.at, lag(t.at) OVER () AS prev FROM courier.trace('order-42') AS t) AS t,
              LATERAL (SELECT coalesce(t.prev, t.at) AS at) AS p),
           'trace is in time order');
-SELECT is((SELECT count(*) FROM courier.trace('order-42') AS t WHERE t.id = (SELECT msg_id FROM got)::text),
+SELECT is((SELECT count(*) FROM courier.trace('order-42') AS t
+            WHERE t.kind = 'message' AND t.id = (SELECT msg_id FROM got)::text),
           0::bigint, 'a deleted message is no longer traced');
 
 -- A second received message: no inherited context any more.
@@ -127,6 +131,15 @@ SELECT is(courier.current_context(), ROW(NULL::text, NULL::text)::record,
 SELECT courier.send('tap_out', '{"n": 50}');
 SELECT results_eq($$SELECT m.correlation_id, m.causation_id FROM pg_temp.msg('tap_out', 50) AS m$$,
                   $$VALUES (NULL::text, NULL::text)$$, 'a send after two receives inherits nothing');
+-- The event's function delivery, made now: the function's send belongs to
+-- the flow the delivery recorded (the transaction itself inherits nothing).
+SELECT is((courier._deliver_bus_events(courier.now(), 100)->>'bus_deliveries_succeeded')::int, 1,
+          'the function target was called');
+SELECT results_eq($$SELECT m.correlation_id, m.causation_id FROM pg_temp.msg('tap_out', 31) AS m$$,
+                  $$SELECT 'order-42'::text, (SELECT msg_id FROM got)::text$$,
+                  'a function target''s send belongs to the flow that put the event');
+SELECT is(courier.current_context(), ROW(NULL::text, NULL::text)::record,
+          'after the call, the transaction''s own context is back');
 SELECT courier.set_context('explicit');
 SELECT courier.send('tap_out', '{"n": 51}');
 SELECT results_eq($$SELECT m.correlation_id, m.causation_id FROM pg_temp.msg('tap_out', 51) AS m$$,
