@@ -43,7 +43,9 @@ OBJS = \
 	src/task_token.o \
 	src/workflow_map.o \
 	src/schema.o \
-	src/schema_compat.o
+	src/schema_compat.o \
+	src/context.o \
+	src/outbox.o
 
 # Order matters: later parts use objects created by earlier ones.
 SQL_PARTS = \
@@ -63,6 +65,7 @@ SQL_PARTS = \
 	sql/parts/88_workflows.sql \
 	sql/parts/93_task_tokens.sql \
 	sql/parts/94_workflow_map.sql \
+	sql/parts/89_outbox.sql \
 	sql/parts/91_schemas.sql \
 	sql/parts/90_privileges.sql
 

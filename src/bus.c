@@ -80,6 +80,7 @@
 #include "bus_input.h"
 #include "clock.h"
 #include "compat.h"
+#include "context.h"
 #include "envelope.h"
 #include "pattern.h"
 #include "pg_courier.h"
@@ -595,6 +596,8 @@ QueueEnvelope(CourierEnvelope *env, const char *bus_name, const BusRule *rule,
 	env->schema_version = facts->schema_version;
 	env->has_schema_version = facts->has_schema_version;
 	env->headers = DeliveryHeaders(bus_name, rule, facts, ctx, false);
+	/* put_events() in a transaction with a context: the delivery inherits it */
+	CourierContextApply(env);
 }
 
 static int64
@@ -631,19 +634,21 @@ static void
 AddDelivery(const char *bus_name, const BusRule *rule, const BusTarget *target,
 			Jsonb *event, Jsonb *input, const RouteContext *ctx)
 {
-	Oid			argtypes[9] = {TEXTOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID,
-	JSONBOID, JSONBOID, TEXTOID, TIMESTAMPTZOID};
-	Datum		values[9];
-	char		nulls[9] = "         ";
+	Oid			argtypes[11] = {TEXTOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID,
+	JSONBOID, JSONBOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
+	Datum		values[11];
+	char		nulls[11] = "           ";
 	SPIPlanPtr	plan;
+	text	   *correlation = courier_context_active ? CourierContextCorrelation() : NULL;
+	text	   *causation = courier_context_active ? CourierContextCausation() : NULL;
 
 	plan = CourierPlan(&delivery_plan,
 					   "INSERT INTO courier.bus_deliveries"
 					   " (delivery_id, bus_name, rule_name, target_id, target_key, ingested_at,"
-					   "  next_attempt_at, event, input, replay_name)"
+					   "  next_attempt_at, event, input, replay_name, correlation_id, causation_id)"
 					   " VALUES (pg_catalog.nextval('courier.bus_delivery_id_seq'::pg_catalog.regclass),"
-					   "         $1, $2, $3, $4, $5, $9, $6, $7, $8)",
-					   9, argtypes);
+					   "         $1, $2, $3, $4, $5, $9, $6, $7, $8, $10, $11)",
+					   11, argtypes);
 	values[0] = CStringGetTextDatum(bus_name);
 	values[1] = PointerGetDatum(rule->rule_name);
 	values[2] = PointerGetDatum(target->target_id);
@@ -656,6 +661,13 @@ AddDelivery(const char *bus_name, const BusRule *rule, const BusTarget *target,
 	else
 		nulls[7] = 'n';
 	values[8] = TimestampTzGetDatum(ctx->now);
+	/* the transaction's correlation context (context.c) */
+	values[9] = PointerGetDatum(correlation);
+	if (correlation == NULL)
+		nulls[9] = 'n';
+	values[10] = PointerGetDatum(causation);
+	if (causation == NULL)
+		nulls[10] = 'n';
 	if (SPI_execute_plan(plan, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "courier: bus delivery insert failed");
 

@@ -51,6 +51,7 @@
 
 #include "bus_input.h"
 #include "compat.h"
+#include "context.h"
 #include "pg_courier.h"
 #include "plan.h"
 #include "queue.h"
@@ -89,6 +90,8 @@ typedef struct Delivery
 	int32		max_event_age;	/* seconds */
 	text	   *dead_letter_queue;
 	char	   *target;
+	char	   *correlation_id; /* of the put_events() transaction; NULL if none */
+	char	   *causation_id;
 } Delivery;
 
 /* What went wrong with an attempt. */
@@ -153,7 +156,8 @@ Attempt(const Delivery *d, AttemptError *err)
 	int			save_sec_context;
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
-	bool		ok = true;
+	volatile bool ok = true;
+	CourierContextSaved saved_context;
 
 	if (d->target == NULL)
 	{
@@ -180,6 +184,12 @@ Attempt(const Delivery *d, AttemptError *err)
 					 psprintf("permission denied for function %s", d->function_name));
 		return false;
 	}
+
+	/*
+	 * What the target sends (or the execution it starts) belongs to the flow
+	 * of the transaction that put the event (context.c).
+	 */
+	CourierContextOverride(d->correlation_id, d->causation_id, &saved_context);
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	BeginInternalSubTransaction(NULL);
@@ -240,6 +250,7 @@ Attempt(const Delivery *d, AttemptError *err)
 		ok = false;
 	}
 	PG_END_TRY();
+	CourierContextRestore(&saved_context);
 	return ok;
 }
 
@@ -513,7 +524,8 @@ courier_deliver_bus_events(PG_FUNCTION_ARGS)
 					   "SELECT d.delivery_id, d.bus_name, d.rule_name, d.target_key,"
 					   "       d.ingested_at, d.attempts, d.event, d.input,"
 					   "       t.function_name, t.run_as::pg_catalog.text, t.max_retry_attempts,"
-					   "       t.max_event_age, t.dead_letter_queue, t.target, t.state_machine_name"
+					   "       t.max_event_age, t.dead_letter_queue, t.target, t.state_machine_name,"
+					   "       d.correlation_id, d.causation_id"
 					   "  FROM courier.bus_deliveries AS d"
 					   "  LEFT JOIN courier.targets AS t"
 					   "    ON t.target_key OPERATOR(pg_catalog.=) d.target_key"
@@ -556,6 +568,8 @@ courier_deliver_bus_events(PG_FUNCTION_ARGS)
 		d->dead_letter_queue = TextColumn(tup, desc, 13);
 		d->target = CStringColumn(tup, desc, 14);
 		d->state_machine = CStringColumn(tup, desc, 15);
+		d->correlation_id = CStringColumn(tup, desc, 16);
+		d->causation_id = CStringColumn(tup, desc, 17);
 	}
 	MemoryContextSwitchTo(oldcxt);
 

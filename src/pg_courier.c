@@ -30,6 +30,7 @@
 
 #include "bus.h"
 #include "compat.h"
+#include "outbox.h"
 #include "pg_courier.h"
 #include "queue_defer.h"
 #include "queue_head.h"
@@ -120,6 +121,8 @@ _PG_init(void)
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	CourierOutboxDefineSettings();
 
 	/*
 	 * The rest needs the postmaster: shared memory for long polling, and the

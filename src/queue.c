@@ -36,6 +36,7 @@
 #include "utils/lsyscache.h"
 
 #include "clock.h"
+#include "context.h"
 #include "envelope.h"
 #include "pg_courier.h"
 #include "plan.h"
@@ -425,6 +426,7 @@ courier_send(PG_FUNCTION_ARGS)
 		msg.dedup_id = OptionalIdArg(fcinfo, 5, "dedup_id");
 	}
 	CourierReadEnvelope(headers, &msg.env);
+	CourierContextApply(&msg.env);
 
 	SPI_connect();
 	msg_id = SendOne(queue_name, &msg, MessageBytes(msg.payload, headers),
@@ -660,6 +662,7 @@ courier_send_batch(PG_FUNCTION_ARGS)
 		if (header_elems != NULL && !header_nulls[i])
 			headers = DatumGetJsonbP(header_elems[i]);
 		CourierReadEnvelope(headers, &msgs[i].env);
+		CourierContextApply(&msgs[i].env);
 		msgs[i].delay_usec = delay_usec;
 		if (group_elems != NULL && !group_nulls[i])
 		{

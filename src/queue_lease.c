@@ -39,6 +39,7 @@
 
 #include "clock.h"
 #include "compat.h"
+#include "context.h"
 #include "pg_courier.h"
 #include "plan.h"
 #include "queue.h"
@@ -195,6 +196,9 @@ CourierPutLeased(CourierLeaseRequest *req, int64 *moved)
 		if (nulls[0])
 			continue;
 		tuplestore_putvalues(req->tupstore, req->tupdesc, values, nulls);
+		/* column 7 of courier.received: correlation_id */
+		CourierContextNoteReceived(DatumGetInt64(values[0]),
+								   nulls[6] ? NULL : DatumGetTextPP(values[6]));
 		n++;
 	}
 	SPI_freetuptable(SPI_tuptable);

@@ -62,6 +62,7 @@
 
 #include "clock.h"
 #include "compat.h"
+#include "context.h"
 #include "envelope.h"
 #include "pattern.h"
 #include "pg_courier.h"
@@ -584,6 +585,7 @@ Publish(text *topic_name, Jsonb *payload, Jsonb *headers, text *group_id,
 
 	/* checks the headers: an object of allowed values, reserved keys typed */
 	CourierReadEnvelope(headers, &env);
+	CourierContextApply(&env);
 
 	SPI_connect();
 	LockTopic(topic_name, AccessShareLock);

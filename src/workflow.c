@@ -829,7 +829,8 @@ TakeDue(TimestampTz now, Execution *x, MemoryContext cxt)
 					   "       e.started_at, e.timeout_at, e.current_state, e.state_entered_at,"
 					   "       e.state_phase, e.retry_counts, e.redrive_count,"
 					   "       e.started_by::pg_catalog.text, e.input, e.state_input,"
-					   "       e.parent_execution_id, e.branch_path, e.item_index, e.children_from"
+					   "       e.parent_execution_id, e.branch_path, e.item_index, e.children_from,"
+					   "       e.correlation_id"
 					   "  FROM courier.executions AS e"
 					   " WHERE e.status OPERATOR(pg_catalog.=) 'RUNNING'"
 					   "   AND e.next_step_at OPERATOR(pg_catalog.<=) $1"
@@ -875,6 +876,7 @@ TakeDue(TimestampTz now, Execution *x, MemoryContext cxt)
 	x->started_by = TextCol(tup, desc, 12);
 	x->input = JsonbCol(tup, desc, 13);
 	x->state_input = JsonbCol(tup, desc, 14);
+	x->correlation_id = TextCol(tup, desc, 19);
 	x->status = pstrdup("RUNNING");
 	d = SPI_getbinval(tup, desc, 15, &isnull);
 	if (!isnull)

@@ -39,6 +39,7 @@ typedef struct Execution
 	int		   *retry_counts;
 	int32		redrive_count;
 	char	   *started_by;
+	char	   *correlation_id; /* NULL when it has none */
 	Jsonb	   *input;
 	Jsonb	   *state_input;
 	Jsonb	   *output;

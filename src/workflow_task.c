@@ -49,6 +49,7 @@
 #include "utils/timeout.h"
 
 #include "compat.h"
+#include "context.h"
 #include "pg_courier.h"
 #include "plan.h"
 #include "task_token.h"
@@ -646,6 +647,8 @@ RunTask(const Execution *x, const AslState *s, Jsonb *input, int64 timeout_secon
 	char	   *fname;
 	bool		token;
 	ResourceKind kind = ParseResource(s->resource, &fname, &token);
+	CourierContextSaved saved_context;
+	char		causation[32];
 
 	*timed_out = false;
 	if (kind == RESOURCE_UNKNOWN)
@@ -679,6 +682,10 @@ RunTask(const Execution *x, const AslState *s, Jsonb *input, int64 timeout_secon
 		fail->cause = psprintf("role \"%s\" does not exist", x->started_by);
 		return false;
 	}
+
+	/* what the task sends belongs to the execution's flow (context.c) */
+	snprintf(causation, sizeof(causation), "execution:" INT64_FORMAT, x->id);
+	CourierContextOverride(x->correlation_id, causation, &saved_context);
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	BeginInternalSubTransaction(NULL);
@@ -770,6 +777,7 @@ RunTask(const Execution *x, const AslState *s, Jsonb *input, int64 timeout_secon
 		ok = false;
 	}
 	PG_END_TRY();
+	CourierContextRestore(&saved_context);
 	return ok;
 }
 

@@ -153,8 +153,9 @@ BEGIN
     RETURN jsonb_build_object('expired_messages', expired,
                               'expired_dedup_ids', dedup_expired,
                               'empty_groups_removed', groups_removed)
-           || courier._bus_tick(ts) || courier._workflow_tick(ts);
+           || courier._bus_tick(ts) || courier._workflow_tick(ts)
+           || courier._outbox_tick(ts);
 END
 $$;
 COMMENT ON FUNCTION courier.tick() IS
-    'periodic maintenance (retention, dedup history, empty FIFO groups, bus deliveries, archives, replays, workflow executions); idempotent, safe to run concurrently';
+    'periodic maintenance (retention, dedup history, empty FIFO groups, bus deliveries, archives, replays, workflow executions, published outbox rows, expired idempotency keys); idempotent, safe to run concurrently';

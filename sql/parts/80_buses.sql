@@ -119,6 +119,8 @@ CREATE TABLE courier.bus_deliveries (
     replay_name         text,
     event               jsonb NOT NULL,
     input               jsonb NOT NULL,
+    correlation_id      text,
+    causation_id        text,
     CONSTRAINT bus_deliveries_pkey PRIMARY KEY (bus_name, delivery_id)
 );
 COMMENT ON TABLE courier.bus_deliveries IS 'pg_courier pending deliveries to function targets, with their retry state';

@@ -68,6 +68,8 @@ CREATE TABLE courier.executions (
     branch_path         text[],
     item_index          integer,
     children_from       bigint,
+    correlation_id      text,
+    causation_id        text,
     CONSTRAINT executions_pkey PRIMARY KEY (state_machine_name, execution_name),
     CONSTRAINT executions_id_key UNIQUE (execution_id),
     CONSTRAINT executions_version_fkey FOREIGN KEY (state_machine_name, version)
@@ -84,6 +86,9 @@ COMMENT ON TABLE courier.executions IS 'pg_courier workflow executions: status, 
 CREATE INDEX executions_due_idx ON courier.executions (next_step_at) WHERE status = 'RUNNING';
 CREATE INDEX executions_parent_idx ON courier.executions (parent_execution_id, item_index)
     WHERE parent_execution_id IS NOT NULL;
+-- courier.trace() finds a flow's executions by their correlation id.
+CREATE INDEX executions_correlation_idx ON courier.executions (correlation_id)
+    WHERE correlation_id IS NOT NULL;
 
 -- What happened to each execution, in order, with Step Functions' event
 -- type names (ExecutionStarted, PassStateEntered, TaskScheduled, ...).
@@ -271,6 +276,7 @@ DECLARE
     id bigint;
     name text := execution_name;
     ts timestamptz := courier.now();
+    ctx record;
 BEGIN
     PERFORM courier._check_state_machine_name(state_machine_name);
     PERFORM courier._require('input', input IS NULL);
@@ -312,12 +318,16 @@ BEGIN
      WHERE v.state_machine_name = m.state_machine_name AND v.version = m.current_version;
     id := nextval('courier.execution_id_seq');
     name := coalesce(name, gen_random_uuid()::text);
+    -- the transaction's correlation context (docs/correlation.md)
+    SELECT * INTO ctx FROM courier.current_context();
     INSERT INTO courier.executions
            (execution_id, state_machine_name, execution_name, version, status, started_at,
-            timeout_at, next_step_at, current_state, state_entered_at, started_by, input, state_input)
+            timeout_at, next_step_at, current_state, state_entered_at, started_by, input, state_input,
+            correlation_id, causation_id)
     VALUES (id, m.state_machine_name, name, m.current_version, 'RUNNING', ts,
             ts + make_interval(secs => (def->>'TimeoutSeconds')::double precision),
-            ts, def->>'StartAt', ts, current_user, input, input)
+            ts, def->>'StartAt', ts, current_user, input, input,
+            ctx.correlation_id, ctx.causation_id)
         ON CONFLICT ON CONSTRAINT executions_pkey DO NOTHING;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'execution "%" of state machine "%" already exists', name, state_machine_name
