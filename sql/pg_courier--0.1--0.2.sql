@@ -2780,7 +2780,9 @@ CREATE SEQUENCE courier.execution_id_seq AS bigint;
 -- NULL once it ended.  state_phase: 0 the state is to be entered, 1 a Wait
 -- is under way, 2 a retry's backoff is; retry_counts: per retrier of the
 -- current state, the retries made.  status as Step Functions:
--- RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED.
+-- RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED.  last_event_id: the
+-- highest event id of its history (new events follow it without a max()
+-- query); redriven_at: when redrive_execution last resumed it.
 CREATE TABLE courier.executions (
     execution_id        bigint NOT NULL,
     state_machine_name  text COLLATE "C" NOT NULL,
@@ -2796,6 +2798,8 @@ CREATE TABLE courier.executions (
     state_phase         smallint NOT NULL DEFAULT 0,
     retry_counts        integer[],
     redrive_count       integer NOT NULL DEFAULT 0,
+    redriven_at         timestamptz,
+    last_event_id       integer NOT NULL DEFAULT 0,
     started_by          name NOT NULL,
     error               text,
     cause               text,
@@ -2977,12 +2981,15 @@ RETURNS void
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+    WITH e AS (
+        UPDATE courier.executions AS e SET last_event_id = e.last_event_id + 1
+         WHERE e.execution_id = _history.execution_id
+        RETURNING e.last_event_id)
     INSERT INTO courier.execution_history
            (execution_id, event_id, previous_event_id, "timestamp", type, details)
-    SELECT _history.execution_id, coalesce(max(h.event_id), 0) + 1, coalesce(max(h.event_id), 0),
+    SELECT _history.execution_id, e.last_event_id, e.last_event_id - 1,
            courier.now(), _history.type, _history.details
-      FROM courier.execution_history AS h
-     WHERE h.execution_id = _history.execution_id
+      FROM e
 $$;
 
 CREATE FUNCTION courier.start_execution(
@@ -3043,18 +3050,22 @@ BEGIN
     name := coalesce(name, gen_random_uuid()::text);
     INSERT INTO courier.executions
            (execution_id, state_machine_name, execution_name, version, status, started_at,
-            timeout_at, next_step_at, current_state, state_entered_at, started_by, input, state_input)
+            timeout_at, next_step_at, current_state, state_entered_at, started_by, input, state_input,
+            last_event_id)
     VALUES (id, m.state_machine_name, name, m.current_version, 'RUNNING', ts,
             ts + make_interval(secs => (def->>'TimeoutSeconds')::double precision),
-            ts, def->>'StartAt', ts, current_user, input, input)
+            ts, def->>'StartAt', ts, current_user, input, input, 1)
         ON CONFLICT ON CONSTRAINT executions_pkey DO NOTHING;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'execution "%" of state machine "%" already exists', name, state_machine_name
             USING ERRCODE = 'duplicate_object';
     END IF;
-    PERFORM courier._history(id, 'ExecutionStarted',
-                             jsonb_build_object('input', input, 'version', m.current_version,
-                                                'name', name, 'startedBy', current_user));
+    -- its first event, 1 (last_event_id above), written directly
+    INSERT INTO courier.execution_history
+           (execution_id, event_id, previous_event_id, "timestamp", type, details)
+    VALUES (id, 1, 0, ts, 'ExecutionStarted',
+            jsonb_build_object('input', input, 'version', m.current_version,
+                               'name', name, 'startedBy', current_user));
     PERFORM courier._wake_executions();
     RETURN id;
 END

@@ -42,8 +42,16 @@ typedef struct Execution
 	Jsonb	   *output;
 	char	   *error;
 	char	   *cause;
-	int32		last_event;		/* highest history event id written */
+	int32		last_event;		/* highest history event id, written or not */
 	bool		finished;
+	TimestampTz redriven_at;	/* 0: never redriven */
+	/* history events not written yet: SaveExecution writes them at once */
+	int32		saved_event;	/* last_event when the execution was loaded */
+	int			nevents;
+	int			maxevents;
+	TimestampTz *event_times;
+	char	  **event_types;
+	Jsonb	  **event_details;
 } Execution;
 
 /* How one step ended. */
