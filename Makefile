@@ -57,6 +57,7 @@ SQL_PARTS = \
 	sql/parts/86_asl_validate.sql \
 	sql/parts/87_asl_dataflow.sql \
 	sql/parts/88_workflows.sql \
+	sql/parts/95_workflow_redrive.sql \
 	sql/parts/90_privileges.sql
 
 INSTALL_SQL = sql/$(EXTENSION)--$(EXTVERSION).sql

@@ -751,7 +751,6 @@ Step(Execution *x, const AslMachine *m, TimestampTz now)
 						scalar.type == jbvString)
 						cause = pnstrdup(scalar.val.string.val, scalar.val.string.len);
 				}
-				WorkflowHistory(x, "FailStateEntered", WorkflowErrorDetails(s->name, error, cause));
 				Finish(x, "FAILED", NULL, error, cause);
 				return STEP_DONE;
 			}
