@@ -24,6 +24,8 @@
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/resowner.h"
+#include "utils/syscache.h"
+#include "storage/proc.h"
 
 #include "compat.h"
 #include "pg_courier.h"
@@ -72,6 +74,47 @@ LookupTaskFunction(const char *name)
 }
 
 /*
+ * LookupTaskFunction, remembered for the rest of the transaction (the last
+ * few names): parsing the name and its argument type was a fifth of what a
+ * task state cost.  The function is checked to still exist at each use.
+ */
+#define TASK_FUNCTIONS_CACHED 8
+typedef struct TaskFunction
+{
+	char		name[NAMEDATALEN * 2 + 2];
+	Oid			oid;
+	LocalTransactionId lxid;
+} TaskFunction;
+
+static Oid
+CachedTaskFunction(const char *name)
+{
+	static TaskFunction cache[TASK_FUNCTIONS_CACHED];
+	static int	next_slot = 0;
+	TaskFunction *f;
+	int			i;
+
+	for (i = 0; i < TASK_FUNCTIONS_CACHED; i++)
+	{
+		f = &cache[i];
+		if (f->lxid == MyProc->lxid && f->lxid != InvalidLocalTransactionId &&
+			strcmp(f->name, name) == 0)
+		{
+			if (SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(f->oid)))
+				return f->oid;
+			break;
+		}
+	}
+	if (strlen(name) >= sizeof(cache[0].name))
+		return LookupTaskFunction(name);	/* too long to remember */
+	f = i < TASK_FUNCTIONS_CACHED ? &cache[i] : &cache[next_slot++ % TASK_FUNCTIONS_CACHED];
+	f->oid = LookupTaskFunction(name);
+	f->lxid = OidIsValid(f->oid) ? MyProc->lxid : InvalidLocalTransactionId;
+	strlcpy(f->name, name, sizeof(f->name));
+	return f->oid;
+}
+
+/*
  * Run a Task's resource with its effective input.  true with *result on
  * success; false with *fail otherwise (everything the task did rolled back).
  */
@@ -93,7 +136,7 @@ WorkflowRunTask(const Execution *x, const AslState *s, Jsonb *input, Jsonb **res
 							   s->resource ? s->resource : "");
 		return false;
 	}
-	fnoid = LookupTaskFunction(s->resource + 9);
+	fnoid = CachedTaskFunction(s->resource + 9);
 	if (!OidIsValid(fnoid))
 	{
 		fail->error = pstrdup("courier.FunctionNotFound");
