@@ -114,6 +114,12 @@ static uint64 run_generation = 0;
 static int64 due_ids[DUE_BATCH];
 static int	ndue = 0;
 static int	next_due = 0;
+/*
+ * And each scan starts where the last one ended (the due time of the last
+ * execution it locked): executions become due during a call only at the
+ * call's own now, never earlier, so nothing is missed.
+ */
+static TimestampTz due_from = DT_NOBEGIN;
 static SPIPlanPtr due_batch_plan = NULL;
 
 /* Did this transaction start executions for the worker to advance? */
@@ -815,8 +821,8 @@ JsonbCol(HeapTuple tup, TupleDesc desc, int col)
 static bool
 TakeDue(TimestampTz now, Execution *x, MemoryContext cxt, int64 budget)
 {
-	Oid			argtypes[2] = {TIMESTAMPTZOID, INT8OID};
-	Datum		values[2];
+	Oid			argtypes[3] = {TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID};
+	Datum		values[3];
 	SPIPlanPtr	plan;
 	HeapTuple	tup;
 	TupleDesc	desc;
@@ -832,16 +838,18 @@ TakeDue(TimestampTz now, Execution *x, MemoryContext cxt, int64 budget)
 			uint64		i;
 
 			plan = CourierPlan(&due_batch_plan,
-							   "SELECT e.execution_id"
+							   "SELECT e.execution_id, e.next_step_at"
 							   "  FROM courier.executions AS e"
 							   " WHERE e.status OPERATOR(pg_catalog.=) 'RUNNING'"
 							   "   AND e.next_step_at OPERATOR(pg_catalog.<=) $1"
+							   "   AND e.next_step_at OPERATOR(pg_catalog.>=) $3"
 							   " ORDER BY e.next_step_at"
 							   " LIMIT $2"
 							   "   FOR UPDATE OF e SKIP LOCKED",
-							   2, argtypes);
+							   3, argtypes);
 			values[0] = TimestampTzGetDatum(now);
 			values[1] = Int64GetDatum(Min(budget, DUE_BATCH));
+			values[2] = TimestampTzGetDatum(due_from);
 			if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT)
 				elog(ERROR, "courier: due executions lookup failed");
 			ndue = (int) SPI_processed;
@@ -849,6 +857,9 @@ TakeDue(TimestampTz now, Execution *x, MemoryContext cxt, int64 budget)
 			for (i = 0; i < SPI_processed; i++)
 				due_ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
 														 SPI_tuptable->tupdesc, 1, &isnull));
+			if (ndue > 0)
+				due_from = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[ndue - 1],
+															 SPI_tuptable->tupdesc, 2, &isnull));
 			SPI_freetuptable(SPI_tuptable);
 			if (ndue == 0)
 				return false;
@@ -1048,6 +1059,7 @@ courier_run_executions(PG_FUNCTION_ARGS)
 										  ALLOCSET_DEFAULT_SIZES);
 	run_generation++;
 	ndue = next_due = 0;
+	due_from = DT_NOBEGIN;
 	SPI_connect();
 	while (steps < max_steps)
 	{
