@@ -20,7 +20,11 @@
  *	                 state's effective input, in a subtransaction, as the role
  *	                 that started the execution
  *	  history        the execution's events (courier.execution_history),
- *	                 with Step Functions' event type names
+ *	                 with Step Functions' event type names; the engine keeps
+ *	                 a run's events with the execution and writes them with
+ *	                 its row (SaveExecution); courier.executions.last_event_id
+ *	                 is the last event id, kept by the SQL functions that add
+ *	                 events too (courier._history)
  *
  * courier._run_executions() takes due executions one at a time, FOR UPDATE
  * SKIP LOCKED (so concurrent ticks share executions and never run one
@@ -353,7 +357,9 @@ ContextObject(const Execution *x)
  * Add an event to the execution's history.  The events of a run are kept
  * in the Execution and written by SaveExecution with its row, in one
  * statement: one INSERT per event was most of what a pure state cost.
- * They live in the memory context the execution was loaded in.
+ * The buffer, and the type and details it points to, are in the current
+ * memory context, which must last until SaveExecution (the run loop's
+ * per-execution context); an event not saved is lost with the step.
  */
 void
 WorkflowHistory(Execution *x, const char *type, Jsonb *details)
