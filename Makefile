@@ -65,6 +65,7 @@ SQL_PARTS = \
 	sql/parts/88_workflows.sql \
 	sql/parts/93_task_tokens.sql \
 	sql/parts/94_workflow_map.sql \
+	sql/parts/95_workflow_redrive.sql \
 	sql/parts/89_outbox.sql \
 	sql/parts/91_schemas.sql \
 	sql/parts/90_privileges.sql

@@ -2786,9 +2786,12 @@ CREATE SEQUENCE courier.execution_id_seq AS bigint;
 -- in the past when it can run, the end of a Wait or of a retry's backoff,
 -- NULL once it ended.  state_phase: 0 the state is to be entered, 1 a Wait
 -- is under way, 2 a retry's backoff is, 3 a Task waits for its task token,
--- 4 a Parallel or Map state waits for its children; retry_counts: per retrier of the current state, the retries
--- made.  status as Step Functions: RUNNING, SUCCEEDED, FAILED, TIMED_OUT,
--- ABORTED; and PENDING for a Map iteration waiting for a MaxConcurrency slot.
+-- 4 a Parallel or Map state waits for its children; retry_counts: per
+-- retrier of the current state, the retries made.  status as Step Functions:
+-- RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED; and PENDING for a Map
+-- iteration waiting for a MaxConcurrency slot.  last_event_id: the highest
+-- event id of its history (new events follow it without a max() query);
+-- redriven_at: when redrive_execution last resumed it.
 CREATE TABLE courier.executions (
     execution_id        bigint NOT NULL,
     state_machine_name  text COLLATE "C" NOT NULL,
@@ -2804,6 +2807,8 @@ CREATE TABLE courier.executions (
     state_phase         smallint NOT NULL DEFAULT 0,
     retry_counts        integer[],
     redrive_count       integer NOT NULL DEFAULT 0,
+    redriven_at         timestamptz,
+    last_event_id       integer NOT NULL DEFAULT 0,
     started_by          name NOT NULL,
     error               text,
     cause               text,
@@ -3004,12 +3009,15 @@ RETURNS void
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+    WITH e AS (
+        UPDATE courier.executions AS e SET last_event_id = e.last_event_id + 1
+         WHERE e.execution_id = _history.execution_id
+        RETURNING e.last_event_id)
     INSERT INTO courier.execution_history
            (execution_id, event_id, previous_event_id, "timestamp", type, details)
-    SELECT _history.execution_id, coalesce(max(h.event_id), 0) + 1, coalesce(max(h.event_id), 0),
+    SELECT _history.execution_id, e.last_event_id, e.last_event_id - 1,
            courier.now(), _history.type, _history.details
-      FROM courier.execution_history AS h
-     WHERE h.execution_id = _history.execution_id
+      FROM e
 $$;
 
 CREATE FUNCTION courier.start_execution(
@@ -3074,19 +3082,22 @@ BEGIN
     INSERT INTO courier.executions
            (execution_id, state_machine_name, execution_name, version, status, started_at,
             timeout_at, next_step_at, current_state, state_entered_at, started_by, input, state_input,
-            correlation_id, causation_id)
+            correlation_id, causation_id, last_event_id)
     VALUES (id, m.state_machine_name, name, m.current_version, 'RUNNING', ts,
             ts + make_interval(secs => (def->>'TimeoutSeconds')::double precision),
             ts, def->>'StartAt', ts, current_user, input, input,
-            ctx.correlation_id, ctx.causation_id)
+            ctx.correlation_id, ctx.causation_id, 1)
         ON CONFLICT ON CONSTRAINT executions_pkey DO NOTHING;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'execution "%" of state machine "%" already exists', name, state_machine_name
             USING ERRCODE = 'duplicate_object';
     END IF;
-    PERFORM courier._history(id, 'ExecutionStarted',
-                             jsonb_build_object('input', input, 'version', m.current_version,
-                                                'name', name, 'startedBy', current_user));
+    -- its first event, 1 (last_event_id above), written directly
+    INSERT INTO courier.execution_history
+           (execution_id, event_id, previous_event_id, "timestamp", type, details)
+    VALUES (id, 1, 0, ts, 'ExecutionStarted',
+            jsonb_build_object('input', input, 'version', m.current_version,
+                               'name', name, 'startedBy', current_user));
     PERFORM courier._wake_executions();
     RETURN id;
 END
@@ -4628,6 +4639,87 @@ AS $$
 $$;
 COMMENT ON FUNCTION courier.get_execution_history_tree(bigint) IS
     'the history of an execution and of its Parallel branches and Map iterations, in time order';
+
+-- workflow redrive (sql/parts/95_workflow_redrive.sql)
+
+-- Redriving executions (RedriveExecution): a FAILED, TIMED_OUT or ABORTED
+-- execution resumes at the state it stopped in, with the input it entered
+-- that state with, on the version it started on.  The states it had left
+-- are not run again.  See docs/workflows.md ("Redriving an execution").
+
+CREATE FUNCTION courier.redrive_execution(execution_id bigint)
+RETURNS timestamptz
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e courier.executions;
+    def jsonb;
+    ts timestamptz := courier.now();
+    -- As Step Functions: within 14 days of the stop, at most 1,000 times.
+    redrivable_for constant interval := '14 days';
+    max_redrives constant integer := 1000;
+BEGIN
+    PERFORM courier._require('execution_id', redrive_execution.execution_id IS NULL);
+    SELECT * INTO e FROM courier.executions AS c
+     WHERE c.execution_id = redrive_execution.execution_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'execution % does not exist (ExecutionDoesNotExist)', redrive_execution.execution_id
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'courier.list_executions() shows the executions there are.';
+    END IF;
+    IF e.status NOT IN ('FAILED', 'TIMED_OUT', 'ABORTED') THEN
+        RAISE EXCEPTION 'execution % cannot be redriven (ExecutionNotRedrivable)', e.execution_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('It is %s; only a FAILED, TIMED_OUT or ABORTED execution can be redriven.',
+                                  e.status);
+    END IF;
+    IF e.stopped_at < ts - redrivable_for THEN
+        RAISE EXCEPTION 'execution % cannot be redriven (ExecutionNotRedrivable)', e.execution_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('It stopped at %s, more than 14 days ago.', e.stopped_at),
+                  HINT = 'Start a new execution with its input.';
+    END IF;
+    IF e.redrive_count >= max_redrives THEN
+        RAISE EXCEPTION 'execution % cannot be redriven (ExecutionNotRedrivable)', e.execution_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('It was redriven %s times, the most an execution can be.', e.redrive_count),
+                  HINT = 'Start a new execution with its input.';
+    END IF;
+    -- the machine cannot be deleted meanwhile (delete_state_machine locks it FOR UPDATE)
+    PERFORM 1 FROM courier.state_machines AS m
+     WHERE m.state_machine_name = e.state_machine_name FOR KEY SHARE;
+    SELECT v.definition INTO def FROM courier.state_machine_versions AS v
+     WHERE v.state_machine_name = e.state_machine_name AND v.version = e.version;
+
+    -- Map and Parallel states: an execution stopped inside one is resumed
+    -- at that state; redriving only its failed iterations or branches (its
+    -- child executions) belongs here, before the parent runs again.
+
+    -- Resume at the state it stopped in: entered again now, with the input
+    -- it entered with (state_input), its retry counters reset.  The
+    -- machine's TimeoutSeconds counts again from now.
+    UPDATE courier.executions AS c
+       SET status = 'RUNNING', stopped_at = NULL, next_step_at = ts,
+           state_entered_at = ts, state_phase = 0, retry_counts = NULL,
+           error = NULL, cause = NULL, output = NULL,
+           timeout_at = ts + make_interval(secs => (def->>'TimeoutSeconds')::double precision),
+           redrive_count = e.redrive_count + 1, redriven_at = ts
+     WHERE c.execution_id = e.execution_id;
+    PERFORM courier._history(e.execution_id, 'ExecutionRedriven',
+                             jsonb_build_object('redriveCount', e.redrive_count + 1,
+                                                'name', e.current_state, 'status', e.status,
+                                                'error', e.error));
+    PERFORM courier._audit('redrive_execution', 'state_machine', e.state_machine_name,
+                           jsonb_build_object('execution_id', e.execution_id, 'execution', e.execution_name,
+                                              'redrive_count', e.redrive_count + 1,
+                                              'state', e.current_state, 'status', e.status));
+    PERFORM courier._wake_executions();
+    RETURN ts;
+END
+$$;
+COMMENT ON FUNCTION courier.redrive_execution(bigint) IS
+    'resume a FAILED, TIMED_OUT or ABORTED execution at the state it stopped in (within 14 days, at most 1000 times); returns the redrive time';
 
 -- Nothing new is callable by PUBLIC either.
 REVOKE ALL ON ALL TABLES IN SCHEMA courier FROM PUBLIC;

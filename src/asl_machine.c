@@ -249,6 +249,8 @@ CompileState(AslState *s, const char *name, JsonbContainer *state, MemoryContext
 	s->input_path = CompilePathField(state, "InputPath", false, cxt);
 	s->output_path = CompilePathField(state, "OutputPath", false, cxt);
 	s->result_path = CompilePathField(state, "ResultPath", true, cxt);
+	/* the engine builds the context object only for states that may read it */
+	s->uses_context = strstr(JsonbToCString(NULL, state, -1), "$$") != NULL;
 	if ((v = ContainerField(state, "Parameters")) != NULL)
 		s->parameters = AslTemplateCompile(ValueJsonb(v), cxt);
 	if ((v = ContainerField(state, "ResultSelector")) != NULL)

@@ -70,6 +70,7 @@ typedef struct AslState
 	PathField	result_path;
 	AslTemplate *parameters;
 	AslTemplate *result_selector;
+	bool		uses_context;	/* some field of the state mentions $$ */
 	Jsonb	   *result;			/* Pass */
 	/* Task */
 	char	   *resource;

@@ -20,7 +20,11 @@
  *	                 state's effective input, in a subtransaction, as the role
  *	                 that started the execution
  *	  history        the execution's events (courier.execution_history),
- *	                 with Step Functions' event type names
+ *	                 with Step Functions' event type names; the engine keeps
+ *	                 a run's events with the execution and writes them with
+ *	                 its row (SaveExecution); courier.executions.last_event_id
+ *	                 is the last event id, kept by the SQL functions that add
+ *	                 events too (courier._history)
  *
  * courier._run_executions() takes due executions one at a time, FOR UPDATE
  * SKIP LOCKED (so concurrent ticks share executions and never run one
@@ -92,6 +96,7 @@ typedef struct MachineCache
 {
 	MachineKey	key;
 	TimestampTz created_at;		/* of the version row: a re-created machine differs */
+	uint64		checked;		/* run_generation when created_at was last checked */
 	MemoryContext cxt;
 	AslMachine *machine;
 } MachineCache;
@@ -102,8 +107,32 @@ static SPIPlanPtr due_plan = NULL;
 static SPIPlanPtr version_plan = NULL;
 static SPIPlanPtr definition_plan = NULL;
 static SPIPlanPtr save_plan = NULL;
-static SPIPlanPtr history_plan = NULL;
-static SPIPlanPtr last_event_plan = NULL;
+
+/* Counts courier._run_executions() calls: a machine is checked once per call. */
+static uint64 run_generation = 0;
+
+/*
+ * Due executions locked by this call and not yet taken (TakeDue).  Locking
+ * them a batch at a time matters: the executions a call has finished leave
+ * index entries its own later scans of executions_due_idx must step over
+ * (they cannot be marked dead before the transaction ends), so one scan per
+ * execution made a call quadratic in the executions it ran.  The batch
+ * starts at one and doubles up to DUE_BATCH: a call locks no more
+ * executions than it is likely to run, so that a concurrent tick with work
+ * to spare is not kept from executions this one will not reach.
+ */
+#define DUE_BATCH	64
+static int64 due_ids[DUE_BATCH];
+static int	ndue = 0;
+static int	next_due = 0;
+static int	due_batch = 1;		/* how many the next lock scan takes */
+/*
+ * And each scan starts where the last one ended (the due time of the last
+ * execution it locked): executions become due during a call only at the
+ * call's own now, never earlier, so nothing is missed.
+ */
+static TimestampTz due_from = DT_NOBEGIN;
+static SPIPlanPtr due_batch_plan = NULL;
 
 /* Did this transaction start executions for the worker to advance? */
 static bool wake_at_commit = false;
@@ -132,6 +161,13 @@ MachineOf(const Execution *x)
 		info.entrysize = sizeof(MachineCache);
 		machine_cache = hash_create("pg_courier state machines", 16, &info, HASH_ELEM | HASH_BLOBS);
 	}
+	memset(&key, 0, sizeof(key));
+	strlcpy(key.name, x->machine_name, sizeof(key.name));
+	key.version = x->version;
+	entry = hash_search(machine_cache, &key, HASH_FIND, NULL);
+	if (entry != NULL && entry->machine != NULL && entry->checked == run_generation)
+		return entry->machine;	/* checked already in this call */
+
 	values[0] = CStringGetTextDatum(x->machine_name);
 	values[1] = Int32GetDatum(x->version);
 	plan = CourierPlan(&version_plan,
@@ -142,13 +178,14 @@ MachineOf(const Execution *x)
 	if (SPI_execute_plan(plan, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "courier: state machine version lookup failed");
 	created_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
 
-	memset(&key, 0, sizeof(key));
-	strlcpy(key.name, x->machine_name, sizeof(key.name));
-	key.version = x->version;
 	entry = hash_search(machine_cache, &key, HASH_ENTER, &found);
 	if (found && entry->machine != NULL && entry->created_at == created_at)
+	{
+		entry->checked = run_generation;
 		return entry->machine;
+	}
 	if (!found)
 	{
 		entry->machine = NULL;
@@ -175,6 +212,7 @@ MachineOf(const Execution *x)
 		entry->cxt = cxt;
 		entry->machine = m;
 		entry->created_at = created_at;
+		entry->checked = run_generation;
 	}
 	PG_CATCH();
 	{
@@ -183,6 +221,7 @@ MachineOf(const Execution *x)
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	SPI_freetuptable(SPI_tuptable);
 	return entry->machine;
 }
 
@@ -292,6 +331,8 @@ ContextObject(const Execution *x)
 	PushText(&st, "RoleArn", x->started_by);
 	PushText(&st, "StartTime", IsoTime(x->started_at));
 	PushInt(&st, "RedriveCount", x->redrive_count);
+	if (x->redriven_at != 0)
+		PushText(&st, "RedriveTime", IsoTime(x->redriven_at));
 	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	PushKey(&st, "State");
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
@@ -327,26 +368,40 @@ ContextObject(const Execution *x)
  *----------
  */
 
+/*
+ * Add an event to the execution's history.  The events of a run are kept
+ * in the Execution and written by SaveExecution with its row, in one
+ * statement: one INSERT per event was most of what a pure state cost.
+ * The buffer, and the type and details it points to, are in the current
+ * memory context, which must last until SaveExecution (the run loop's
+ * per-execution context); an event not saved is lost with the step.
+ */
 void
 WorkflowHistory(Execution *x, const char *type, Jsonb *details)
 {
-	Oid			argtypes[5] = {INT8OID, INT4OID, TIMESTAMPTZOID, TEXTOID, JSONBOID};
-	Datum		values[5];
-	SPIPlanPtr	plan;
+	if (x->nevents == x->maxevents)
+	{
+		int			n = x->maxevents == 0 ? 16 : x->maxevents * 2;
 
-	plan = CourierPlan(&history_plan,
-					   "INSERT INTO courier.execution_history"
-					   " (execution_id, event_id, previous_event_id, \"timestamp\", type, details)"
-					   " VALUES ($1, $2, $2 OPERATOR(pg_catalog.-) 1, $3, $4, $5)",
-					   5, argtypes);
+		if (x->maxevents == 0)
+		{
+			x->event_times = palloc(sizeof(TimestampTz) * n);
+			x->event_types = palloc(sizeof(char *) * n);
+			x->event_details = palloc(sizeof(Jsonb *) * n);
+		}
+		else
+		{
+			x->event_times = repalloc(x->event_times, sizeof(TimestampTz) * n);
+			x->event_types = repalloc(x->event_types, sizeof(char *) * n);
+			x->event_details = repalloc(x->event_details, sizeof(Jsonb *) * n);
+		}
+		x->maxevents = n;
+	}
 	x->last_event++;
-	values[0] = Int64GetDatum(x->id);
-	values[1] = Int32GetDatum(x->last_event);
-	values[2] = TimestampTzGetDatum(CourierNow());
-	values[3] = CStringGetTextDatum(type);
-	values[4] = JsonbPGetDatum(details);
-	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "courier: execution history insert failed");
+	x->event_times[x->nevents] = CourierNow();
+	x->event_types[x->nevents] = (char *) type;
+	x->event_details[x->nevents] = details;
+	x->nevents++;
 }
 
 /* History details: {"name": state, key: value}. */
@@ -576,7 +631,7 @@ Step(Execution *x, const AslMachine *m, TimestampTz now)
 			   psprintf("state \"%s\" does not exist in version %d", x->state, x->version));
 		return STEP_DONE;
 	}
-	context = ContextObject(x);
+	context = s->uses_context ? ContextObject(x) : NULL;
 	if (x->phase == PHASE_ENTER)
 		WorkflowHistory(x, psprintf("%sStateEntered", state_type_names[s->type]),
 				WorkflowStateDetails(s->name, "input", x->state_input));
@@ -741,7 +796,6 @@ Step(Execution *x, const AslMachine *m, TimestampTz now)
 						scalar.type == jbvString)
 						cause = pnstrdup(scalar.val.string.val, scalar.val.string.len);
 				}
-				WorkflowHistory(x, "FailStateEntered", WorkflowErrorDetails(s->name, error, cause));
 				Finish(x, "FAILED", NULL, error, cause);
 				return STEP_DONE;
 			}
@@ -811,12 +865,15 @@ JsonbCol(HeapTuple tup, TupleDesc desc, int col)
 	return isnull ? NULL : DatumGetJsonbPCopy(d);
 }
 
-/* The next due execution, locked; false when there is none. */
+/*
+ * The next due execution, locked; false when there is none.  budget: the
+ * steps the caller may still make (at most that many are locked).
+ */
 static bool
-TakeDue(TimestampTz now, Execution *x, MemoryContext cxt)
+TakeDue(TimestampTz now, Execution *x, MemoryContext cxt, int64 budget)
 {
-	Oid			argtypes[1] = {TIMESTAMPTZOID};
-	Datum		values[1];
+	Oid			argtypes[3] = {TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID};
+	Datum		values[3];
 	SPIPlanPtr	plan;
 	HeapTuple	tup;
 	TupleDesc	desc;
@@ -824,25 +881,68 @@ TakeDue(TimestampTz now, Execution *x, MemoryContext cxt)
 	MemoryContext old;
 	Datum		d;
 
-	plan = CourierPlan(&due_plan,
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (next_due == ndue)
+		{
+			uint64		i;
+
+			plan = CourierPlan(&due_batch_plan,
+							   "SELECT e.execution_id, e.next_step_at"
+							   "  FROM courier.executions AS e"
+							   " WHERE e.status OPERATOR(pg_catalog.=) 'RUNNING'"
+							   "   AND e.next_step_at OPERATOR(pg_catalog.<=) $1"
+							   "   AND e.next_step_at OPERATOR(pg_catalog.>=) $3"
+							   " ORDER BY e.next_step_at"
+							   " LIMIT $2"
+							   "   FOR UPDATE OF e SKIP LOCKED",
+							   3, argtypes);
+			values[0] = TimestampTzGetDatum(now);
+			values[1] = Int64GetDatum(Min(budget, due_batch));
+			due_batch = Min(due_batch * 2, DUE_BATCH);
+			values[2] = TimestampTzGetDatum(due_from);
+			if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT)
+				elog(ERROR, "courier: due executions lookup failed");
+			ndue = (int) SPI_processed;
+			next_due = 0;
+			for (i = 0; i < SPI_processed; i++)
+				due_ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+														 SPI_tuptable->tupdesc, 1, &isnull));
+			if (ndue > 0)
+				due_from = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[ndue - 1],
+															 SPI_tuptable->tupdesc, 2, &isnull));
+			SPI_freetuptable(SPI_tuptable);
+			if (ndue == 0)
+				return false;
+		}
+
+		/*
+		 * Locked by this transaction, but a task of another execution may
+		 * have stopped or advanced it since: read it again, as it is now.
+		 */
+		values[0] = Int64GetDatum(due_ids[next_due++]);
+		values[1] = TimestampTzGetDatum(now);
+		argtypes[0] = INT8OID;
+		argtypes[1] = TIMESTAMPTZOID;
+		plan = CourierPlan(&due_plan,
 					   "SELECT e.execution_id, e.state_machine_name, e.execution_name, e.version,"
 					   "       e.started_at, e.timeout_at, e.current_state, e.state_entered_at,"
 					   "       e.state_phase, e.retry_counts, e.redrive_count,"
 					   "       e.started_by::pg_catalog.text, e.input, e.state_input,"
 					   "       e.parent_execution_id, e.branch_path, e.item_index, e.children_from,"
-					   "       e.correlation_id"
+					   "       e.correlation_id, e.last_event_id, e.redriven_at"
 					   "  FROM courier.executions AS e"
-					   " WHERE e.status OPERATOR(pg_catalog.=) 'RUNNING'"
-					   "   AND e.next_step_at OPERATOR(pg_catalog.<=) $1"
-					   " ORDER BY e.next_step_at"
-					   " LIMIT 1"
-					   "   FOR UPDATE OF e SKIP LOCKED",
-					   1, argtypes);
-	values[0] = TimestampTzGetDatum(now);
-	if (SPI_execute_plan(plan, values, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "courier: due executions lookup failed");
-	if (SPI_processed == 0)
-		return false;
+					   " WHERE e.execution_id OPERATOR(pg_catalog.=) $1"
+					   "   AND e.status OPERATOR(pg_catalog.=) 'RUNNING'"
+					   "   AND e.next_step_at OPERATOR(pg_catalog.<=) $2",
+					   2, argtypes);
+		if (SPI_execute_plan(plan, values, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "courier: due execution lookup failed");
+		if (SPI_processed == 1)
+			break;
+		SPI_freetuptable(SPI_tuptable);
+	}
 
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
@@ -895,44 +995,46 @@ TakeDue(TimestampTz now, Execution *x, MemoryContext cxt)
 	}
 	d = SPI_getbinval(tup, desc, 18, &isnull);
 	x->children_from = isnull ? 0 : DatumGetInt64(d);
-	MemoryContextSwitchTo(old);
-
 	/* the last history event, so new ones follow it */
-	{
-		Oid			argtypes1[1] = {INT8OID};
-		Datum		v1[1];
-
-		plan = CourierPlan(&last_event_plan,
-						   "SELECT COALESCE(pg_catalog.max(h.event_id), 0)"
-						   "  FROM courier.execution_history AS h"
-						   " WHERE h.execution_id OPERATOR(pg_catalog.=) $1",
-						   1, argtypes1);
-		v1[0] = Int64GetDatum(x->id);
-		if (SPI_execute_plan(plan, v1, NULL, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "courier: execution history lookup failed");
-		x->last_event = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	}
+	x->last_event = DatumGetInt32(SPI_getbinval(tup, desc, 20, &isnull));
+	x->saved_event = x->last_event;
+	x->redriven_at = TimeCol(tup, desc, 21);
+	MemoryContextSwitchTo(old);
+	SPI_freetuptable(SPI_tuptable);
 	return true;
 }
 
+/*
+ * Write the execution's row and the history events of this run, in one
+ * statement.
+ */
 static void
 SaveExecution(const Execution *x, TimestampTz now)
 {
-	Oid			argtypes[12] = {INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TIMESTAMPTZOID,
-		INT2OID, INT4ARRAYOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID, TIMESTAMPTZOID};
-	Datum		values[12];
-	char		nulls[12];
+	Oid			argtypes[17] = {INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TIMESTAMPTZOID,
+		INT2OID, INT4ARRAYOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID, TIMESTAMPTZOID,
+		INT4OID, INT4OID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, JSONBARRAYOID};
+	Datum		values[17];
+	char		nulls[17];
 	SPIPlanPtr	plan;
 
 	memset(nulls, ' ', sizeof(nulls));
 	plan = CourierPlan(&save_plan,
+					   "WITH h AS ("
+					   "  INSERT INTO courier.execution_history"
+					   "         (execution_id, event_id, previous_event_id, \"timestamp\", type, details)"
+					   "  SELECT $1, ($13 OPERATOR(pg_catalog.+) v.n)::pg_catalog.int4,"
+					   "         ($13 OPERATOR(pg_catalog.+) v.n OPERATOR(pg_catalog.-) 1)::pg_catalog.int4,"
+					   "         v.ts, v.type, v.details"
+					   "    FROM ROWS FROM (pg_catalog.unnest($15), pg_catalog.unnest($16), pg_catalog.unnest($17))"
+					   "         WITH ORDINALITY AS v (ts, type, details, n))"
 					   "UPDATE courier.executions AS e"
 					   "   SET status = $2, next_step_at = $3, current_state = $4,"
 					   "       state_entered_at = $5, state_phase = $6, retry_counts = $7,"
 					   "       error = $8, cause = $9, state_input = $10, output = $11,"
-					   "       stopped_at = $12"
+					   "       stopped_at = $12, last_event_id = $14"
 					   " WHERE e.execution_id OPERATOR(pg_catalog.=) $1",
-					   12, argtypes);
+					   17, argtypes);
 	values[0] = Int64GetDatum(x->id);
 	values[1] = CStringGetTextDatum(x->status);
 	if (x->next_step_at != 0)
@@ -974,6 +1076,28 @@ SaveExecution(const Execution *x, TimestampTz now)
 		values[11] = TimestampTzGetDatum(now);
 	else
 		nulls[11] = 'n';
+	values[12] = Int32GetDatum(x->saved_event);
+	values[13] = Int32GetDatum(x->last_event);
+	{
+		Datum	   *times = palloc(sizeof(Datum) * Max(x->nevents, 1));
+		Datum	   *types = palloc(sizeof(Datum) * Max(x->nevents, 1));
+		Datum	   *details = palloc(sizeof(Datum) * Max(x->nevents, 1));
+		int			i;
+
+		for (i = 0; i < x->nevents; i++)
+		{
+			times[i] = TimestampTzGetDatum(x->event_times[i]);
+			types[i] = CStringGetTextDatum(x->event_types[i]);
+			details[i] = JsonbPGetDatum(x->event_details[i]);
+		}
+		values[14] = PointerGetDatum(construct_array(times, x->nevents, TIMESTAMPTZOID,
+													 sizeof(TimestampTz), FLOAT8PASSBYVAL,
+													 TYPALIGN_DOUBLE));
+		values[15] = PointerGetDatum(construct_array(types, x->nevents, TEXTOID, -1, false,
+													 TYPALIGN_INT));
+		values[16] = PointerGetDatum(construct_array(details, x->nevents, JSONBOID, -1, false,
+													 TYPALIGN_INT));
+	}
 	if (SPI_execute_plan(plan, values, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "courier: execution update failed");
 }
@@ -1004,6 +1128,10 @@ courier_run_executions(PG_FUNCTION_ARGS)
 
 	per_execution = AllocSetContextCreate(CurrentMemoryContext, "pg_courier execution",
 										  ALLOCSET_DEFAULT_SIZES);
+	run_generation++;
+	ndue = next_due = 0;
+	due_batch = 1;
+	due_from = DT_NOBEGIN;
 	SPI_connect();
 	while (steps < max_steps)
 	{
@@ -1013,7 +1141,7 @@ courier_run_executions(PG_FUNCTION_ARGS)
 
 		CHECK_FOR_INTERRUPTS();
 		old = MemoryContextSwitchTo(per_execution);
-		if (!TakeDue(now, &x, per_execution))
+		if (!TakeDue(now, &x, per_execution, max_steps - steps))
 		{
 			MemoryContextSwitchTo(old);
 			break;

@@ -45,9 +45,17 @@ typedef struct Execution
 	Jsonb	   *output;
 	char	   *error;
 	char	   *cause;
-	int32		last_event;		/* highest history event id written */
+	int32		last_event;		/* highest history event id, written or not */
 	char	   *task_token;		/* $$.Task.Token while a token task starts */
 	bool		finished;
+	TimestampTz redriven_at;	/* 0: never redriven */
+	/* history events not written yet: SaveExecution writes them at once */
+	int32		saved_event;	/* last_event when the execution was loaded */
+	int			nevents;
+	int			maxevents;
+	TimestampTz *event_times;
+	char	  **event_types;
+	Jsonb	  **event_details;
 	/* a branch or iteration (workflow_map.c) */
 	int64		parent_id;		/* 0: a top-level execution */
 	int			nbranch_path;

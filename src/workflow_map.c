@@ -856,12 +856,15 @@ WorkflowBranchFinished(Execution *x)
 	else
 		type = "MapIterationFailed";
 	plan = CourierPlan(&parent_history_plan,
+					   "WITH p AS ("
+					   "  UPDATE courier.executions AS p"
+					   "     SET last_event_id = p.last_event_id OPERATOR(pg_catalog.+) 1"
+					   "   WHERE p.execution_id OPERATOR(pg_catalog.=) $1"
+					   "  RETURNING p.last_event_id)"
 					   "INSERT INTO courier.execution_history"
 					   " (execution_id, event_id, previous_event_id, \"timestamp\", type, details)"
-					   " SELECT $1, COALESCE(pg_catalog.max(h.event_id), 0) OPERATOR(pg_catalog.+) 1,"
-					   "        COALESCE(pg_catalog.max(h.event_id), 0), $3, $4, $2"
-					   "   FROM courier.execution_history AS h"
-					   "  WHERE h.execution_id OPERATOR(pg_catalog.=) $1",
+					   " SELECT $1, p.last_event_id, p.last_event_id OPERATOR(pg_catalog.-) 1, $3, $4, $2"
+					   "   FROM p",
 					   4, history_types);
 	values[1] = JsonbPGetDatum(IterationDetails(x->branch_path[x->nbranch_path - 2], x->item_index,
 												 x->id, x->error, x->cause));

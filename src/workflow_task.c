@@ -46,7 +46,9 @@
 #include "utils/numeric.h"
 #include "utils/regproc.h"
 #include "utils/resowner.h"
+#include "utils/syscache.h"
 #include "utils/timeout.h"
+#include "storage/proc.h"
 
 #include "compat.h"
 #include "context.h"
@@ -117,6 +119,47 @@ LookupTaskFunction(const char *name)
 	fcinfo->args[0].isnull = false;
 	result = to_regprocedure(fcinfo);
 	return fcinfo->isnull ? InvalidOid : DatumGetObjectId(result);
+}
+
+/*
+ * LookupTaskFunction, remembered for the rest of the transaction (the last
+ * few names): parsing the name and its argument type was a fifth of what a
+ * task state cost.  The function is checked to still exist at each use.
+ */
+#define TASK_FUNCTIONS_CACHED 8
+typedef struct TaskFunction
+{
+	char		name[NAMEDATALEN * 2 + 2];
+	Oid			oid;
+	LocalTransactionId lxid;
+} TaskFunction;
+
+static Oid
+CachedTaskFunction(const char *name)
+{
+	static TaskFunction cache[TASK_FUNCTIONS_CACHED];
+	static int	next_slot = 0;
+	TaskFunction *f;
+	int			i;
+
+	for (i = 0; i < TASK_FUNCTIONS_CACHED; i++)
+	{
+		f = &cache[i];
+		if (f->lxid == MyProc->lxid && f->lxid != InvalidLocalTransactionId &&
+			strcmp(f->name, name) == 0)
+		{
+			if (SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(f->oid)))
+				return f->oid;
+			break;
+		}
+	}
+	if (strlen(name) >= sizeof(cache[0].name))
+		return LookupTaskFunction(name);	/* too long to remember */
+	f = i < TASK_FUNCTIONS_CACHED ? &cache[i] : &cache[next_slot++ % TASK_FUNCTIONS_CACHED];
+	f->oid = LookupTaskFunction(name);
+	f->lxid = OidIsValid(f->oid) ? MyProc->lxid : InvalidLocalTransactionId;
+	strlcpy(f->name, name, sizeof(f->name));
+	return f->oid;
 }
 
 /*
@@ -661,7 +704,7 @@ RunTask(const Execution *x, const AslState *s, Jsonb *input, int64 timeout_secon
 	role = get_role_oid(x->started_by, true);
 	if (kind == RESOURCE_FUNCTION)
 	{
-		fnoid = LookupTaskFunction(fname);
+		fnoid = CachedTaskFunction(fname);
 		if (!OidIsValid(fnoid))
 		{
 			fail->error = pstrdup("courier.FunctionNotFound");

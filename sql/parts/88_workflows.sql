@@ -35,9 +35,12 @@ CREATE SEQUENCE courier.execution_id_seq AS bigint;
 -- in the past when it can run, the end of a Wait or of a retry's backoff,
 -- NULL once it ended.  state_phase: 0 the state is to be entered, 1 a Wait
 -- is under way, 2 a retry's backoff is, 3 a Task waits for its task token,
--- 4 a Parallel or Map state waits for its children; retry_counts: per retrier of the current state, the retries
--- made.  status as Step Functions: RUNNING, SUCCEEDED, FAILED, TIMED_OUT,
--- ABORTED; and PENDING for a Map iteration waiting for a MaxConcurrency slot.
+-- 4 a Parallel or Map state waits for its children; retry_counts: per
+-- retrier of the current state, the retries made.  status as Step Functions:
+-- RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED; and PENDING for a Map
+-- iteration waiting for a MaxConcurrency slot.  last_event_id: the highest
+-- event id of its history (new events follow it without a max() query);
+-- redriven_at: when redrive_execution last resumed it.
 CREATE TABLE courier.executions (
     execution_id        bigint NOT NULL,
     state_machine_name  text COLLATE "C" NOT NULL,
@@ -53,6 +56,8 @@ CREATE TABLE courier.executions (
     state_phase         smallint NOT NULL DEFAULT 0,
     retry_counts        integer[],
     redrive_count       integer NOT NULL DEFAULT 0,
+    redriven_at         timestamptz,
+    last_event_id       integer NOT NULL DEFAULT 0,
     started_by          name NOT NULL,
     error               text,
     cause               text,
@@ -253,12 +258,15 @@ RETURNS void
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+    WITH e AS (
+        UPDATE courier.executions AS e SET last_event_id = e.last_event_id + 1
+         WHERE e.execution_id = _history.execution_id
+        RETURNING e.last_event_id)
     INSERT INTO courier.execution_history
            (execution_id, event_id, previous_event_id, "timestamp", type, details)
-    SELECT _history.execution_id, coalesce(max(h.event_id), 0) + 1, coalesce(max(h.event_id), 0),
+    SELECT _history.execution_id, e.last_event_id, e.last_event_id - 1,
            courier.now(), _history.type, _history.details
-      FROM courier.execution_history AS h
-     WHERE h.execution_id = _history.execution_id
+      FROM e
 $$;
 
 CREATE FUNCTION courier.start_execution(
@@ -323,19 +331,22 @@ BEGIN
     INSERT INTO courier.executions
            (execution_id, state_machine_name, execution_name, version, status, started_at,
             timeout_at, next_step_at, current_state, state_entered_at, started_by, input, state_input,
-            correlation_id, causation_id)
+            correlation_id, causation_id, last_event_id)
     VALUES (id, m.state_machine_name, name, m.current_version, 'RUNNING', ts,
             ts + make_interval(secs => (def->>'TimeoutSeconds')::double precision),
             ts, def->>'StartAt', ts, current_user, input, input,
-            ctx.correlation_id, ctx.causation_id)
+            ctx.correlation_id, ctx.causation_id, 1)
         ON CONFLICT ON CONSTRAINT executions_pkey DO NOTHING;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'execution "%" of state machine "%" already exists', name, state_machine_name
             USING ERRCODE = 'duplicate_object';
     END IF;
-    PERFORM courier._history(id, 'ExecutionStarted',
-                             jsonb_build_object('input', input, 'version', m.current_version,
-                                                'name', name, 'startedBy', current_user));
+    -- its first event, 1 (last_event_id above), written directly
+    INSERT INTO courier.execution_history
+           (execution_id, event_id, previous_event_id, "timestamp", type, details)
+    VALUES (id, 1, 0, ts, 'ExecutionStarted',
+            jsonb_build_object('input', input, 'version', m.current_version,
+                               'name', name, 'startedBy', current_user));
     PERFORM courier._wake_executions();
     RETURN id;
 END
