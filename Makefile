@@ -27,6 +27,7 @@ OBJS = \
 	src/ruleset.o \
 	src/topic.o \
 	src/stats.o \
+	src/operations.o \
 	src/bus.o \
 	src/bus_input.o \
 	src/bus_delivery.o \
@@ -57,6 +58,7 @@ SQL_PARTS = \
 	sql/parts/86_asl_validate.sql \
 	sql/parts/87_asl_dataflow.sql \
 	sql/parts/88_workflows.sql \
+	sql/parts/96_operations.sql \
 	sql/parts/90_privileges.sql
 
 INSTALL_SQL = sql/$(EXTENSION)--$(EXTVERSION).sql
