@@ -357,7 +357,7 @@ CourierSendMessage(text *queue_name, CourierNewMessage *msg, int64 nbytes,
 	BeginSend(queue_name, &queue);
 	CheckMessageBytes(nbytes, &queue, queue_name);
 	CheckForQueue(&queue, msg, explicit_delay);
-	CourierStatsAdd(COURIER_STATS_QUEUE, CourierStatsTextId(queue_name), COURIER_QUEUE_SENT, 1);
+	CourierCountQueue(queue_name, COURIER_QUEUE_SENT, 1);
 	return CourierEnqueue(queue_name, &queue, msg, now);
 }
 
@@ -690,7 +690,7 @@ courier_send_batch(PG_FUNCTION_ARGS)
 			tuplestore_putvalues(tupstore, tupdesc, &id, &null);
 		}
 	}
-	CourierStatsAdd(COURIER_STATS_QUEUE, CourierStatsTextId(queue_name), COURIER_QUEUE_SENT, (uint64) n);
+	CourierCountQueue(queue_name, COURIER_QUEUE_SENT, n);
 	CourierWriteEnd();
 	SPI_finish();
 

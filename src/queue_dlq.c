@@ -124,7 +124,7 @@ CourierMoveToDeadLetterFifo(text *queue_name, const CourierQueue *queue,
 	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "courier: dead-letter move failed");
 	moved = SPI_processed;
-	CourierStatsAdd(COURIER_STATS_QUEUE, CourierStatsTextId(queue_name), COURIER_QUEUE_DEAD_LETTERED, moved);
+	CourierCountQueue(queue_name, COURIER_QUEUE_DEAD_LETTERED, moved);
 	CourierWaitNoteSend(queue->dead_letter_queue);
 	return moved;
 }
@@ -303,7 +303,7 @@ RedriveStandard(text *dlq, text *destination, int64 limit, TimestampTz now,
 
 			CHECK_FOR_INTERRUPTS();
 			(void) CourierEnqueue(d->name, &d->queue, &dls[i].msg, now);
-			CourierStatsAdd(COURIER_STATS_QUEUE, CourierStatsTextId(d->name), COURIER_QUEUE_SENT, 1);
+			CourierCountQueue(d->name, COURIER_QUEUE_SENT, 1);
 			NoteMoved(ids, moved + i, dls[i].msg_id);
 		}
 		moved += n;
@@ -404,7 +404,7 @@ RedriveFifo(text *dlq, text *destination, int64 limit, TimestampTz now,
 		SPI_freetuptable(SPI_tuptable);
 
 		(void) CourierInsertMessage(d->name, &dl.msg, now + d->queue.delay_usec, now);
-		CourierStatsAdd(COURIER_STATS_QUEUE, CourierStatsTextId(d->name), COURIER_QUEUE_SENT, 1);
+		CourierCountQueue(d->name, COURIER_QUEUE_SENT, 1);
 		CourierWaitNoteSend(d->name);
 		NoteMoved(ids, moved, dl.msg_id);
 		moved++;

@@ -317,7 +317,7 @@ LeaseOnce(CourierLeaseRequest *req)
 		taken += LeaseStandard(req, req->max_messages - taken, &moved);
 		if (moved == 0)
 			break;
-		CourierStatsAdd(COURIER_STATS_QUEUE, CourierStatsTextId(req->queue_name), COURIER_QUEUE_DEAD_LETTERED, (uint64) moved);
+		CourierCountQueue(req->queue_name, COURIER_QUEUE_DEAD_LETTERED, moved);
 		CourierWaitNoteSend(req->queue->dead_letter_queue);
 		/* the next round must not find the messages this one locked */
 		CourierDeferFlush(req->queue_name);
@@ -437,7 +437,7 @@ courier_receive(PG_FUNCTION_ARGS)
 		CourierNonceText(req.nonce, nonce_text);
 		req.nonce_text = CStringGetTextDatum(nonce_text);
 		got = LeaseOnce(&req);
-		CourierStatsAdd(COURIER_STATS_QUEUE, CourierStatsTextId(queue_name), COURIER_QUEUE_RECEIVED, (uint64) got);
+		CourierCountQueue(queue_name, COURIER_QUEUE_RECEIVED, got);
 		CourierWriteEnd();
 		if (got > 0 || wait_usec == 0)
 			break;
@@ -557,7 +557,7 @@ courier_delete(PG_FUNCTION_ARGS)
 	}
 	else
 		deleted = DeleteStandard(queue_name, &receipt);
-	CourierStatsAdd(COURIER_STATS_QUEUE, CourierStatsTextId(queue_name), COURIER_QUEUE_DELETED, deleted ? 1 : 0);
+	CourierCountQueue(queue_name, COURIER_QUEUE_DELETED, deleted ? 1 : 0);
 	if (!deleted)
 		deleted = NothingMatched(queue_name);
 	SPI_finish();
@@ -698,7 +698,7 @@ courier_delete_batch(PG_FUNCTION_ARGS)
 			CourierWaitNoteSend(queue_name);
 		}
 	}
-	CourierStatsAdd(COURIER_STATS_QUEUE, CourierStatsTextId(queue_name), COURIER_QUEUE_DELETED, (uint64) ndeleted);
+	CourierCountQueue(queue_name, COURIER_QUEUE_DELETED, ndeleted);
 	if (ndeleted == 0)
 		(void) NothingMatched(queue_name);
 	SPI_finish();

@@ -91,4 +91,12 @@ extern int64 CourierStatsNameId(const char *name, int len);
 /* The execution counter of a final status ("SUCCEEDED", ...). */
 extern int	CourierStatsExecutionCounter(const char *status);
 
+/* What the hot paths call: count n of a queue's counter, or an ended execution. */
+#define CourierCountQueue(queue_name, counter, n) \
+	CourierStatsAdd(COURIER_STATS_QUEUE, CourierStatsTextId(queue_name), (counter), (uint64) (n))
+#define CourierCountExecutionEnd(machine_name, status) \
+	CourierStatsAdd(COURIER_STATS_STATE_MACHINE, \
+					CourierStatsNameId((machine_name), strlen(machine_name)), \
+					CourierStatsExecutionCounter(status), 1)
+
 #endif							/* COURIER_STATS_H */

@@ -422,7 +422,7 @@ Finish(Execution *x, const char *status, Jsonb *output, const char *error, const
 	x->cause = cause ? pstrdup(cause) : NULL;
 	x->next_step_at = 0;
 	x->finished = true;
-	CourierStatsAdd(COURIER_STATS_STATE_MACHINE, CourierStatsNameId(x->machine_name, strlen(x->machine_name)), CourierStatsExecutionCounter(status), 1);
+	CourierCountExecutionEnd(x->machine_name, status);
 	if (strcmp(status, "SUCCEEDED") == 0)
 		WorkflowHistory(x, "ExecutionSucceeded", WorkflowStateDetails(NULL, "output", output));
 	else if (strcmp(status, "TIMED_OUT") == 0)

@@ -7,8 +7,9 @@
 -- Prometheus text exposition.
 --
 -- Counters change at commit, so this file does not run in one transaction:
--- every statement commits on its own, and the objects are dropped at the end
--- (dropping forgets their counters).  Needs pg_courier preloaded.
+-- every statement commits on its own, and the objects (and their audit rows,
+-- which other suites count) are removed at the end; dropping forgets their
+-- counters.  Needs pg_courier preloaded.
 -- Assumes CREATE EXTENSION pgtap; CREATE EXTENSION pg_courier; were run.
 SET client_min_messages = warning;
 SELECT plan(77);
@@ -20,6 +21,7 @@ SELECT courier.drop_queue(q, if_exists => true)
                     'ops_fexp.fifo', 'ops_bdlq']) AS q;
 DELETE FROM courier.alarm_thresholds WHERE object_name LIKE 'ops%';
 DELETE FROM courier.bus_replays WHERE replay_name = 'ops_replay';
+DELETE FROM courier.audit_log WHERE object_name LIKE 'ops\_%';
 DELETE FROM courier.execution_history WHERE execution_id IN
     (SELECT execution_id FROM courier.executions WHERE state_machine_name LIKE 'ops%');
 DELETE FROM courier.state_machines WHERE state_machine_name LIKE 'ops%';
@@ -330,4 +332,6 @@ SELECT is((SELECT started_total FROM courier._execution_counts('ops_ok')), 0::bi
           'a deleted state machine''s totals are gone');
 DELETE FROM courier.alarm_thresholds WHERE object_name LIKE 'ops%';
 DELETE FROM courier.bus_replays WHERE replay_name = 'ops_replay';
+-- other suites count audit rows: leave none behind
+DELETE FROM courier.audit_log WHERE object_name LIKE 'ops\_%';
 SELECT * FROM finish();
