@@ -27,6 +27,7 @@ OBJS = \
 	src/ruleset.o \
 	src/topic.o \
 	src/stats.o \
+	src/operations.o \
 	src/bus.o \
 	src/bus_input.o \
 	src/bus_delivery.o \
@@ -68,6 +69,7 @@ SQL_PARTS = \
 	sql/parts/95_workflow_redrive.sql \
 	sql/parts/89_outbox.sql \
 	sql/parts/91_schemas.sql \
+	sql/parts/96_operations.sql \
 	sql/parts/90_privileges.sql
 
 INSTALL_SQL = sql/$(EXTENSION)--$(EXTVERSION).sql

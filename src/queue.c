@@ -44,6 +44,7 @@
 #include "queue_head.h"
 #include "queue_store.h"
 #include "schema.h"
+#include "stats.h"
 #include "wait.h"
 
 PG_FUNCTION_INFO_V1(courier_lock_queue);
@@ -365,6 +366,7 @@ SendOne(text *queue_name, CourierNewMessage *msg, int64 nbytes, bool explicit_de
 	if (from_sender && queue.require_schema)
 		CourierSchemaCheckMessage("queue", text_to_cstring(queue_name), &msg->env,
 								  msg->payload, 0, NULL);
+	CourierCountQueue(queue_name, COURIER_QUEUE_SENT, 1);
 	return CourierEnqueue(queue_name, &queue, msg, now);
 }
 
@@ -721,6 +723,7 @@ courier_send_batch(PG_FUNCTION_ARGS)
 			tuplestore_putvalues(tupstore, tupdesc, &id, &null);
 		}
 	}
+	CourierCountQueue(queue_name, COURIER_QUEUE_SENT, n);
 	CourierWriteEnd();
 	SPI_finish();
 

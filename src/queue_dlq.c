@@ -41,6 +41,7 @@
 #include "queue.h"
 #include "queue_defer.h"
 #include "queue_head.h"
+#include "stats.h"
 #include "wait.h"
 
 PG_FUNCTION_INFO_V1(courier_redrive);
@@ -123,6 +124,7 @@ CourierMoveToDeadLetterFifo(text *queue_name, const CourierQueue *queue,
 	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "courier: dead-letter move failed");
 	moved = SPI_processed;
+	CourierCountQueue(queue_name, COURIER_QUEUE_DEAD_LETTERED, moved);
 	CourierWaitNoteSend(queue->dead_letter_queue);
 	return moved;
 }
@@ -301,6 +303,7 @@ RedriveStandard(text *dlq, text *destination, int64 limit, TimestampTz now,
 
 			CHECK_FOR_INTERRUPTS();
 			(void) CourierEnqueue(d->name, &d->queue, &dls[i].msg, now);
+			CourierCountQueue(d->name, COURIER_QUEUE_SENT, 1);
 			NoteMoved(ids, moved + i, dls[i].msg_id);
 		}
 		moved += n;
@@ -401,6 +404,7 @@ RedriveFifo(text *dlq, text *destination, int64 limit, TimestampTz now,
 		SPI_freetuptable(SPI_tuptable);
 
 		(void) CourierInsertMessage(d->name, &dl.msg, now + d->queue.delay_usec, now);
+		CourierCountQueue(d->name, COURIER_QUEUE_SENT, 1);
 		CourierWaitNoteSend(d->name);
 		NoteMoved(ids, moved, dl.msg_id);
 		moved++;

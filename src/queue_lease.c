@@ -46,6 +46,7 @@
 #include "queue_defer.h"
 #include "queue_head.h"
 #include "receipt.h"
+#include "stats.h"
 #include "wait.h"
 
 PG_FUNCTION_INFO_V1(courier_receive);
@@ -320,6 +321,7 @@ LeaseOnce(CourierLeaseRequest *req)
 		taken += LeaseStandard(req, req->max_messages - taken, &moved);
 		if (moved == 0)
 			break;
+		CourierCountQueue(req->queue_name, COURIER_QUEUE_DEAD_LETTERED, moved);
 		CourierWaitNoteSend(req->queue->dead_letter_queue);
 		/* the next round must not find the messages this one locked */
 		CourierDeferFlush(req->queue_name);
@@ -439,6 +441,7 @@ courier_receive(PG_FUNCTION_ARGS)
 		CourierNonceText(req.nonce, nonce_text);
 		req.nonce_text = CStringGetTextDatum(nonce_text);
 		got = LeaseOnce(&req);
+		CourierCountQueue(queue_name, COURIER_QUEUE_RECEIVED, got);
 		CourierWriteEnd();
 		if (got > 0 || wait_usec == 0)
 			break;
@@ -558,6 +561,7 @@ courier_delete(PG_FUNCTION_ARGS)
 	}
 	else
 		deleted = DeleteStandard(queue_name, &receipt);
+	CourierCountQueue(queue_name, COURIER_QUEUE_DELETED, deleted ? 1 : 0);
 	if (!deleted)
 		deleted = NothingMatched(queue_name);
 	SPI_finish();
@@ -698,6 +702,7 @@ courier_delete_batch(PG_FUNCTION_ARGS)
 			CourierWaitNoteSend(queue_name);
 		}
 	}
+	CourierCountQueue(queue_name, COURIER_QUEUE_DELETED, ndeleted);
 	if (ndeleted == 0)
 		(void) NothingMatched(queue_name);
 	SPI_finish();

@@ -4,8 +4,12 @@
  *	  Counters of committed work per object, in shared memory.
  *
  * Vocabulary:
- *	  object    what is counted: a topic subscription, a bus rule or a rule's
- *	            target, named by its kind and the id of its row
+ *	  object    what is counted: a queue, a topic subscription, a bus rule, a
+ *	            rule's target or a state machine, named by its kind and the
+ *	            id of its row (for queues and state machines, which are keyed
+ *	            by name, a 64-bit hash of the name: two names that collide
+ *	            would share counters, which at 20,000 objects has a chance
+ *	            of about 1 in 10^10)
  *	  counter   one of COURIER_STATS_NCOUNTERS numbers per object; the kind
  *	            says what each means (stats.h)
  *	  pending   what the current transaction counted, per object and
@@ -25,6 +29,7 @@
 
 #include "access/xact.h"
 #include "miscadmin.h"
+#include "common/hashfn.h"
 #include "port/atomics.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
@@ -335,4 +340,22 @@ CourierStatsRead(CourierStatsKind kind, int64 id, uint64 *counters)
 			counters[i] = pg_atomic_read_u64(&s->counters[i]);
 	LWLockRelease(shared_stats_lock);
 	return true;
+}
+
+int64
+CourierStatsNameId(const char *name, int len)
+{
+	return (int64) hash_bytes_extended((const unsigned char *) name, len, 0);
+}
+
+int
+CourierStatsExecutionCounter(const char *status)
+{
+	if (strcmp(status, "SUCCEEDED") == 0)
+		return COURIER_EXEC_SUCCEEDED;
+	if (strcmp(status, "TIMED_OUT") == 0)
+		return COURIER_EXEC_TIMED_OUT;
+	if (strcmp(status, "ABORTED") == 0)
+		return COURIER_EXEC_ABORTED;
+	return COURIER_EXEC_FAILED;
 }

@@ -1,20 +1,25 @@
 /*-------------------------------------------------------------------------
  *
  * stats.h
- *	  Counters of committed work per object (subscription, rule, target),
- *	  kept in shared memory.
+ *	  Counters of committed work per object (queue, subscription, rule,
+ *	  target, state machine), kept in shared memory.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef COURIER_STATS_H
 #define COURIER_STATS_H
 
-/* What a counter belongs to; ids are those of the object's own table. */
+/*
+ * What a counter belongs to.  Ids are those of the object's own table; queues
+ * and state machines, keyed by name, use CourierStatsNameId() of the name.
+ */
 typedef enum CourierStatsKind
 {
 	COURIER_STATS_SUBSCRIPTION = 1,
 	COURIER_STATS_RULE,
-	COURIER_STATS_TARGET
+	COURIER_STATS_TARGET,
+	COURIER_STATS_QUEUE,
+	COURIER_STATS_STATE_MACHINE
 } CourierStatsKind;
 
 /* Counters per object; each kind gives them its own meaning. */
@@ -34,6 +39,20 @@ typedef enum CourierStatsKind
 #define COURIER_TARGET_DEAD_LETTERS 3
 #define COURIER_TARGET_DROPPED		4
 #define COURIER_TARGET_THROTTLED	5
+
+/* queues */
+#define COURIER_QUEUE_SENT			0	/* send, send_batch, fanout, bus, redrive */
+#define COURIER_QUEUE_RECEIVED		1	/* messages leased by receive */
+#define COURIER_QUEUE_DELETED		2	/* delete, delete_batch */
+#define COURIER_QUEUE_DEAD_LETTERED 3	/* moved to the queue's dead-letter queue */
+#define COURIER_QUEUE_EXPIRED		4	/* removed by tick() past retention */
+
+/* state machines: executions */
+#define COURIER_EXEC_STARTED		0
+#define COURIER_EXEC_SUCCEEDED		1
+#define COURIER_EXEC_FAILED			2
+#define COURIER_EXEC_TIMED_OUT		3
+#define COURIER_EXEC_ABORTED		4
 
 /*
  * Objects (of all databases) shared memory holds counters for; beyond this,
@@ -61,5 +80,23 @@ extern void CourierStatsForget(CourierStatsKind kind, int64 id);
  * preloaded and there are no counters at all.
  */
 extern bool CourierStatsRead(CourierStatsKind kind, int64 id, uint64 *counters);
+
+/*
+ * The id of an object keyed by name (a queue, a state machine): a 64-bit
+ * hash of the name, so counting needs no lookup.
+ */
+extern int64 CourierStatsNameId(const char *name, int len);
+#define CourierStatsTextId(t) CourierStatsNameId(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t))
+
+/* The execution counter of a final status ("SUCCEEDED", ...). */
+extern int	CourierStatsExecutionCounter(const char *status);
+
+/* What the hot paths call: count n of a queue's counter, or an ended execution. */
+#define CourierCountQueue(queue_name, counter, n) \
+	CourierStatsAdd(COURIER_STATS_QUEUE, CourierStatsTextId(queue_name), (counter), (uint64) (n))
+#define CourierCountExecutionEnd(machine_name, status) \
+	CourierStatsAdd(COURIER_STATS_STATE_MACHINE, \
+					CourierStatsNameId((machine_name), strlen(machine_name)), \
+					CourierStatsExecutionCounter(status), 1)
 
 #endif							/* COURIER_STATS_H */

@@ -78,6 +78,7 @@
 #include "pg_courier.h"
 #include "plan.h"
 #include "task_token.h"
+#include "stats.h"
 #include "worker.h"
 #include "workflow.h"
 #include "workflow_map.h"
@@ -494,6 +495,7 @@ Finish(Execution *x, const char *status, Jsonb *output, const char *error, const
 		WorkflowBranchFinished(x);	/* its parent collects it */
 		return;
 	}
+	CourierCountExecutionEnd(x->machine_name, status);
 	if (strcmp(status, "SUCCEEDED") == 0)
 		WorkflowHistory(x, "ExecutionSucceeded", WorkflowStateDetails(NULL, "output", output));
 	else if (strcmp(status, "TIMED_OUT") == 0)

@@ -290,6 +290,7 @@ BEGIN
     DELETE FROM courier.messages AS m WHERE m.queue_name = drop_queue.queue_name;
     GET DIAGNOSTICS n = ROW_COUNT;
     DELETE FROM courier.dedup AS d WHERE d.queue_name = drop_queue.queue_name;
+    PERFORM courier._forget_stats('queue', queue_name);
     PERFORM courier._audit('drop_queue', 'queue', queue_name, jsonb_build_object('messages', n));
     RETURN true;
 END

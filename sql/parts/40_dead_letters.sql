@@ -33,10 +33,25 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.redrive(text, text, integer) IS
     'move up to max_messages dead letters back to their source queue (or to destination) as new messages; returns how many moved';
 
--- What each queue holds right now, for DBAs and for alarms.  Counted from the
--- messages table when read (cumulative counters of sends, receives and
--- deletes come later, from shared memory); reading it costs a scan of each
--- queue's messages, never anything on the hot paths.
+-- Internal: the committed totals of a queue since the server started,
+-- counted in shared memory (src/operations.c); nulls when pg_courier is not
+-- preloaded.
+CREATE FUNCTION courier._queue_counts(
+    queue_name              text,
+    OUT sent_total          bigint,
+    OUT received_total      bigint,
+    OUT deleted_total       bigint,
+    OUT dead_lettered_total bigint,
+    OUT expired_total       bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'courier_queue_counts'
+LANGUAGE C STRICT VOLATILE;
+
+-- What each queue holds right now, for DBAs and for alarms: counted from the
+-- messages table when read, so reading it costs a scan of each queue's
+-- messages, never anything on the hot paths.  The *_total columns are
+-- counters of committed work since the server started, kept in shared
+-- memory (docs/operations.md#statistics).
 CREATE VIEW courier.queue_stats AS
 SELECT q.queue_name,
        q.fifo,
@@ -49,7 +64,12 @@ SELECT q.queue_name,
        s.max_receive_count_seen,
        coalesce(s.dead_letters_held, 0) AS dead_letters_held,
        q.dead_letter_queue,
-       coalesce(d.dead_lettered, 0) AS dead_lettered
+       coalesce(d.dead_lettered, 0) AS dead_lettered,
+       t.sent_total,
+       t.received_total,
+       t.deleted_total,
+       t.dead_lettered_total,
+       t.expired_total
   FROM courier.queues AS q
  CROSS JOIN (SELECT courier.now() AS now) AS c
  CROSS JOIN LATERAL (SELECT c.now OPERATOR(pg_catalog.-) q.retention AS cutoff) AS k
@@ -74,6 +94,7 @@ SELECT q.queue_name,
        SELECT count(*) AS dead_lettered
          FROM courier.messages AS dl
         WHERE dl.queue_name OPERATOR(pg_catalog.=) q.dead_letter_queue
-          AND dl.source_queue OPERATOR(pg_catalog.=) q.queue_name) AS d ON true;
+          AND dl.source_queue OPERATOR(pg_catalog.=) q.queue_name) AS d ON true
+ CROSS JOIN LATERAL courier._queue_counts(q.queue_name) AS t;
 COMMENT ON VIEW courier.queue_stats IS
-    'per queue: visible, in flight, delayed and expired messages, the oldest message''s age, and dead letters';
+    'per queue: visible, in flight, delayed and expired messages, the oldest message''s age, dead letters, and totals since the server started';

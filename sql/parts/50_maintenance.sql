@@ -23,6 +23,7 @@ BEGIN
                          WHERE o.sent_at <= now - q.retention)
        AND m.sent_at <= now - q.retention;
     GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM courier._count_stats('queue', q.queue_name, 'expired', n);
     RETURN n;
 END
 $$;
@@ -59,6 +60,7 @@ BEGIN
         GET DIAGNOSTICS k = ROW_COUNT;
         n := n + k;
     END LOOP;
+    PERFORM courier._count_stats('queue', q.queue_name, 'expired', n);
     RETURN n;
 END
 $$;

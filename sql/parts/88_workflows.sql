@@ -227,6 +227,7 @@ BEGIN
                                WHERE e.state_machine_name = delete_state_machine.state_machine_name);
     DELETE FROM courier.state_machines AS m
      WHERE m.state_machine_name = delete_state_machine.state_machine_name;
+    PERFORM courier._forget_stats('state_machine', state_machine_name);
     PERFORM courier._audit('delete_state_machine', 'state_machine', state_machine_name,
                            jsonb_build_object('executions', total));
 END
@@ -341,6 +342,7 @@ BEGIN
         RAISE EXCEPTION 'execution "%" of state machine "%" already exists', name, state_machine_name
             USING ERRCODE = 'duplicate_object';
     END IF;
+    PERFORM courier._count_stats('state_machine', m.state_machine_name, 'started', 1);
     -- its first event, 1 (last_event_id above), written directly
     INSERT INTO courier.execution_history
            (execution_id, event_id, previous_event_id, "timestamp", type, details)
@@ -450,6 +452,7 @@ BEGIN
            error = stop_execution.error, cause = stop_execution.cause
      WHERE c.execution_id = stop_execution.execution_id;
     PERFORM courier._stop_children(e.execution_id, ts);
+    PERFORM courier._count_stats('state_machine', e.state_machine_name, 'aborted', 1);
     PERFORM courier._history(e.execution_id, 'ExecutionAborted',
                              jsonb_strip_nulls(jsonb_build_object('error', error, 'cause', cause)));
     PERFORM courier._audit('stop_execution', 'state_machine', e.state_machine_name,

@@ -8,7 +8,7 @@ n=0
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"; dropdb --if-exists doc_examples 2>/dev/null || true' EXIT
 
-for doc in README.md docs/queues.md docs/fifo.md docs/dead-letters.md docs/security.md docs/patterns.md docs/topics.md docs/input-shaping.md docs/buses.md docs/archives.md docs/asl-validation.md docs/asl-data-flow.md docs/workflows.md docs/schemas.md docs/outbox.md docs/idempotency.md docs/correlation.md; do
+for doc in README.md docs/queues.md docs/fifo.md docs/dead-letters.md docs/operations.md docs/security.md docs/patterns.md docs/topics.md docs/input-shaping.md docs/buses.md docs/archives.md docs/asl-validation.md docs/asl-data-flow.md docs/workflows.md docs/schemas.md docs/outbox.md docs/idempotency.md docs/correlation.md; do
     [ -f "$PROJECT/$doc" ] || continue
     # the fenced sql blocks, in order
     awk '/^```sql[[:space:]]*$/ {on = 1; next} /^```/ {on = 0} on' "$PROJECT/$doc" >"$WORK/doc.sql"

@@ -60,7 +60,8 @@ SELECT count(*) AS visible_now FROM courier.receive('orders', 10);
 
 -- what each queue holds, as a DBA sees it
 SELECT queue_name, fifo, visible, in_flight, delayed, expired, oldest_age IS NOT NULL AS has_oldest,
-       max_receive_count_seen, dead_letters_held, dead_letter_queue, dead_lettered
+       max_receive_count_seen, dead_letters_held, dead_letter_queue, dead_lettered,
+       sent_total, received_total, deleted_total, dead_lettered_total, expired_total
   FROM courier.queue_stats ORDER BY queue_name;
 
 -- a queue's messages, as a DBA sees them
