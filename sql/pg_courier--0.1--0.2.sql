@@ -4794,7 +4794,7 @@ SELECT m.state_machine_name, m.current_version,
   LEFT JOIN (SELECT e.state_machine_name, count(*) AS running,
                     min(e.started_at) AS oldest_running_started_at
                FROM courier.executions AS e
-              WHERE e.status = 'RUNNING'
+              WHERE e.status = 'RUNNING' AND e.parent_execution_id IS NULL
               GROUP BY e.state_machine_name) AS r
          ON r.state_machine_name = m.state_machine_name
  CROSS JOIN LATERAL courier._execution_counts(m.state_machine_name) AS c;

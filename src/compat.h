@@ -71,6 +71,13 @@ CourierWaitEventReceive(void)
 #define CourierMyProcNumber() (MyProc->pgprocno)
 #endif
 
+/* This backend's local transaction id moved into PGPROC.vxid in 17. */
+#if PG_VERSION_NUM >= 170000
+#define CourierMyLocalXid() (MyProc->vxid.lxid)
+#else
+#define CourierMyLocalXid() (MyProc->lxid)
+#endif
+
 /* index_beginscan takes instrumentation from 18 on. */
 #if PG_VERSION_NUM >= 180000
 #define CourierIndexBeginScan(heap, index, snapshot, nkeys) \

@@ -278,16 +278,19 @@ InsertChild(const Execution *x, const AslState *s, int index, int branch, Jsonb 
 	bool		isnull;
 	SPIPlanPtr	plan;
 
+	/* a child belongs to its parent's flow: the same correlation and causation ids */
 	plan = CourierPlan(&insert_plan,
 					   "WITH n AS (SELECT pg_catalog.nextval('courier.execution_id_seq') AS id)"
 					   " INSERT INTO courier.executions"
 					   "  (execution_id, state_machine_name, execution_name, version, status,"
 					   "   started_at, next_step_at, current_state, state_entered_at, started_by,"
 					   "   input, state_input, redrive_count, parent_execution_id, branch_path,"
-					   "   item_index)"
+					   "   item_index, correlation_id, causation_id)"
 					   " SELECT n.id, $1, pg_catalog.format('%s/%s-%s', $2, $3, n.id), $4, $5,"
-					   "        $6, $7, $8, $6, $9::pg_catalog.name, $10, $11, $12, $13, $14, $3"
-					   "   FROM n"
+					   "        $6, $7, $8, $6, $9::pg_catalog.name, $10, $11, $12, $13, $14, $3,"
+					   "        p.correlation_id, p.causation_id"
+					   "   FROM n, courier.executions AS p"
+					   "  WHERE p.execution_id OPERATOR(pg_catalog.=) $13"
 					   " RETURNING execution_id",
 					   14, argtypes);
 	memset(nulls, ' ', sizeof(nulls));

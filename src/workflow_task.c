@@ -48,7 +48,6 @@
 #include "utils/resowner.h"
 #include "utils/syscache.h"
 #include "utils/timeout.h"
-#include "storage/proc.h"
 
 #include "compat.h"
 #include "context.h"
@@ -145,7 +144,7 @@ CachedTaskFunction(const char *name)
 	for (i = 0; i < TASK_FUNCTIONS_CACHED; i++)
 	{
 		f = &cache[i];
-		if (f->lxid == MyProc->lxid && f->lxid != InvalidLocalTransactionId &&
+		if (f->lxid == CourierMyLocalXid() && f->lxid != InvalidLocalTransactionId &&
 			strcmp(f->name, name) == 0)
 		{
 			if (SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(f->oid)))
@@ -157,7 +156,7 @@ CachedTaskFunction(const char *name)
 		return LookupTaskFunction(name);	/* too long to remember */
 	f = i < TASK_FUNCTIONS_CACHED ? &cache[i] : &cache[next_slot++ % TASK_FUNCTIONS_CACHED];
 	f->oid = LookupTaskFunction(name);
-	f->lxid = OidIsValid(f->oid) ? MyProc->lxid : InvalidLocalTransactionId;
+	f->lxid = OidIsValid(f->oid) ? CourierMyLocalXid() : InvalidLocalTransactionId;
 	strlcpy(f->name, name, sizeof(f->name));
 	return f->oid;
 }
