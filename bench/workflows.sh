@@ -26,8 +26,8 @@
 #    inserts a row and returns its id), advanced as in 1, against a
 #    PL/pgSQL loop calling bench.work() directly 10 times per "execution",
 #    committing every 100 executions (1,000 calls, the worker's budget);
-#    and the same loop with each call in a subtransaction and followed by
-#    the 4 history rows a Task state writes (plain SQL).  Goal: task
+#    the same loop with each call in a subtransaction; and that, followed
+#    by the 5 history rows a Task state writes (plain SQL).  Goal: task
 #    transitions within 2x of the direct calls (ratio >= 0.5).
 #
 # Every workload once per round, rounds interleaved; medians of the rounds.
@@ -160,41 +160,57 @@ END
 $$;
 
 -- The baseline of 3: bench.work() called directly, 10 times per
--- execution, a commit every 100 executions.  With history: each call in
--- a subtransaction (BEGIN ... EXCEPTION) and followed by the 4 history
--- rows a Task state writes, by plain SQL into a table shaped like
--- courier.execution_history: what any engine that isolates each task and
--- keeps this history must do at least.
-CREATE TABLE bench.d_history (LIKE courier.execution_history INCLUDING ALL);
-CREATE PROCEDURE bench.direct(what text, executions integer, history boolean)
+-- execution, a commit every 100 executions.  Isolated: each call in a
+-- subtransaction (BEGIN ... EXCEPTION), which a Task state must have so
+-- that a failed task leaves no writes.  With history: isolated, with the 5
+-- history events a Task state writes (their details built per call), and
+-- an execution's events written as one row, by plain SQL into a table
+-- shaped like courier.execution_events: what any engine that isolates each
+-- task and keeps this history must do at least.
+CREATE TABLE bench.d_history (LIKE courier.execution_events INCLUDING ALL);
+CREATE PROCEDURE bench.direct(what text, executions integer, history boolean,
+                              isolate boolean DEFAULT false)
 LANGUAGE plpgsql AS $$
 DECLARE
     t0 timestamptz;
     v jsonb;
     r jsonb;
+    ts timestamptz[];
+    types text[];
+    details jsonb[];
 BEGIN
     TRUNCATE bench.d_history;
     COMMIT;
     t0 := clock_timestamp();
     FOR e IN 1..executions LOOP
         v := jsonb_build_object('n', e);
+        ts := '{}';
+        types := '{}';
+        details := '{}';
         FOR s IN 1..10 LOOP
-            IF history THEN
+            IF history OR isolate THEN
                 BEGIN
                     r := bench.work(v);
                 EXCEPTION WHEN others THEN
                     RAISE;
                 END;
-                INSERT INTO bench.d_history (execution_id, event_id, previous_event_id, "timestamp", type, details)
-                SELECT e, s * 4 + g, s * 4 + g - 1, clock_timestamp(),
-                       (ARRAY['TaskStateEntered', 'TaskScheduled', 'TaskSucceeded', 'TaskStateExited'])[g],
-                       jsonb_build_object('name', 'S' || s, 'input', v)
-                  FROM generate_series(1, 4) AS g;
-            ELSE
+            END IF;
+            IF history THEN
+                FOR g IN 1..5 LOOP
+                    ts := ts || clock_timestamp();
+                    types := types || (ARRAY['TaskStateEntered', 'TaskScheduled', 'TaskStarted',
+                                             'TaskSucceeded', 'TaskStateExited'])[g];
+                    details := details || jsonb_build_object('name', 'S' || s, 'input', v);
+                END LOOP;
+            ELSIF NOT isolate THEN
                 r := bench.work(v);
             END IF;
             v := v || jsonb_build_object('r', r);
         END LOOP;
+        IF history THEN
+            INSERT INTO bench.d_history (execution_id, first_event_id, last_event_id, timestamps, types, details)
+            VALUES (e, 2, 51, ts, types, details);
+        END IF;
         IF e % 100 = 0 THEN
             COMMIT;
         END IF;
@@ -206,10 +222,11 @@ END
 $$;
 
 -- The storage floor of 1: tables shaped like the engine's; per execution
--- one row update and 21 history rows (PassStateEntered/Exited for 10
--- states and ExecutionSucceeded), in transactions of 100 executions.
+-- one row update and one history row of 21 events (PassStateEntered/Exited
+-- for 10 states and ExecutionSucceeded), in transactions of 100
+-- executions.
 CREATE TABLE bench.f_executions (LIKE courier.executions INCLUDING ALL);
-CREATE TABLE bench.f_history (LIKE courier.execution_history INCLUDING ALL);
+CREATE TABLE bench.f_history (LIKE courier.execution_events INCLUDING ALL);
 CREATE PROCEDURE bench.floor(what text, executions integer)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -227,12 +244,14 @@ BEGIN
     t0 := clock_timestamp();
     FOR b IN 0..(executions - 1) / 100 LOOP
         first := b * 100 + 1;
-        INSERT INTO bench.f_history (execution_id, event_id, previous_event_id, "timestamp", type, details)
-        SELECT e.execution_id, g, g - 1, clock_timestamp(),
-               CASE WHEN g = 22 THEN 'ExecutionSucceeded' WHEN g % 2 = 0 THEN 'PassStateEntered' ELSE 'PassStateExited' END,
-               jsonb_build_object('name', 'S' || (g / 2), 'input', e.state_input)
+        INSERT INTO bench.f_history (execution_id, first_event_id, last_event_id, timestamps, types, details)
+        SELECT e.execution_id, 2, 22, array_agg(clock_timestamp() ORDER BY g),
+               array_agg(CASE WHEN g = 22 THEN 'ExecutionSucceeded' WHEN g % 2 = 0 THEN 'PassStateEntered'
+                              ELSE 'PassStateExited' END ORDER BY g),
+               array_agg(jsonb_build_object('name', 'S' || (g / 2), 'input', e.state_input) ORDER BY g)
           FROM bench.f_executions AS e, generate_series(2, 22) AS g
-         WHERE e.execution_id BETWEEN first AND first + 99;
+         WHERE e.execution_id BETWEEN first AND first + 99
+         GROUP BY e.execution_id;
         UPDATE bench.f_executions AS e
            SET status = 'SUCCEEDED', next_step_at = NULL, current_state = 'S10', state_entered_at = now(),
                output = e.state_input, stopped_at = now(), last_event_id = 22
@@ -247,19 +266,20 @@ SQL
 
 # start MACHINE: EXECUTIONS executions, one transaction; the tables vacuumed first
 start() {
-    psql_bench -c "TRUNCATE courier.execution_history, bench.effects" -c "DELETE FROM courier.executions" \
-        -c "VACUUM ANALYZE courier.executions, courier.execution_history, bench.effects" -c "CHECKPOINT" \
+    psql_bench -c "TRUNCATE courier.execution_events, bench.effects" -c "DELETE FROM courier.executions" \
+        -c "VACUUM ANALYZE courier.executions, courier.execution_events, bench.effects" -c "CHECKPOINT" \
         -c "SELECT count(courier.start_execution('$1', jsonb_build_object('n', i))) FROM generate_series(1, $EXECUTIONS) AS i" \
         >/dev/null
 }
-# check MACHINE: every execution succeeded, each with its 22 events
+# check MACHINE: every execution succeeded, each with its 22 events (52 for
+# the Task machine: 5 per Task state, TaskStarted among them)
 check_done() {
     local got
     got=$(psql_bench -At -c "SELECT count(*) FILTER (WHERE status = 'SUCCEEDED') || ' ' ||
                                    (SELECT count(*) FROM courier.execution_history)
                               FROM courier.executions WHERE state_machine_name = '$1'")
     local events=$((EXECUTIONS * 22))
-    [ "$1" = wf-task10 ] && events=$((EXECUTIONS * 42))
+    [ "$1" = wf-task10 ] && events=$((EXECUTIONS * 52))
     [ "$got" = "$EXECUTIONS $events" ] || die "$1: succeeded and events '$got', not '$EXECUTIONS $events'"
 }
 
@@ -270,11 +290,11 @@ fmt() { printf '%.0f' "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
 say "transitions: $ROUNDS rounds of $EXECUTIONS executions per workload"
 : >"$WORK/rate.txt"
 for round in $(seq 1 "$ROUNDS"); do
-    for w in pass10:1000 pass10:10000 p10:1000 p10:10000 task10:1000 direct direct_history floor; do
+    for w in pass10:1000 pass10:10000 p10:1000 p10:10000 task10:1000 direct direct_isolated direct_history floor; do
         case $w in
             direct*)
                 psql_bench -c "TRUNCATE bench.effects" -c "VACUUM ANALYZE bench.effects" -c "CHECKPOINT" >/dev/null
-                psql_bench -c "CALL bench.direct('$w', $EXECUTIONS, $([ $w = direct ] && echo false || echo true))" ;;
+                psql_bench -c "CALL bench.direct('$w', $EXECUTIONS, $([ $w = direct_history ] && echo true || echo false), $([ $w = direct_isolated ] && echo true || echo false))" ;;
             floor)
                 psql_bench -c "CALL bench.floor('$w', $EXECUTIONS)" ;;
             *)
@@ -297,8 +317,8 @@ say "starts: $ROUNDS rounds of ${DURATION}s per workload, interleaved"
 for round in $(seq 1 "$ROUNDS"); do
     for w in send1:1 start1:1 send100:100 start100:100; do
         name=${w%%:*} per=${w##*:}
-        psql_bench -c "TRUNCATE courier.messages, courier.execution_history" -c "DELETE FROM courier.executions" \
-            -c "VACUUM ANALYZE courier.messages, courier.executions, courier.execution_history" -c "CHECKPOINT" >/dev/null
+        psql_bench -c "TRUNCATE courier.messages, courier.execution_events" -c "DELETE FROM courier.executions" \
+            -c "VACUUM ANALYZE courier.messages, courier.executions, courier.execution_events" -c "CHECKPOINT" >/dev/null
         out=$("$PGBIN/pgbench" -n -M prepared -c "$CLIENTS" -j "$THREADS" -T "$DURATION" \
             -f "$BENCH_DIR/pgbench/wf_$name.sql" 2>&1)
         tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out")
@@ -339,7 +359,9 @@ DIRECT=$(med direct rate.txt)
     printf '| %s | %s | %s | %s |\n' "Task states, budget 1,000" "$(fmt "$(med task10:1000 rate.txt)")" \
         "$(ratio "$(med task10:1000 rate.txt)" "$DIRECT")" "$(rounds task10:1000 rate.txt)"
     printf '| %s | %s | %s | %s |\n' "direct calls, a commit every 1,000" "$(fmt "$DIRECT")" "1.00" "$(rounds direct rate.txt)"
-    printf '| %s | %s | %s | %s |\n' "direct calls, each in a subtransaction and followed by 4 history rows" \
+    printf '| %s | %s | %s | %s |\n' "direct calls, each in a subtransaction" \
+        "$(fmt "$(med direct_isolated rate.txt)")" "$(ratio "$(med direct_isolated rate.txt)" "$DIRECT")" "$(rounds direct_isolated rate.txt)"
+    printf '| %s | %s | %s | %s |\n' "direct calls, each in a subtransaction, with a Task state's 5 history events" \
         "$(fmt "$(med direct_history rate.txt)")" "$(ratio "$(med direct_history rate.txt)" "$DIRECT")" "$(rounds direct_history rate.txt)"
     echo
     echo "Goal: within 2x of the direct calls (ratio >= 0.50). Task states / direct calls with history: $(ratio "$(med task10:1000 rate.txt)" "$(med direct_history rate.txt)")."

@@ -2872,16 +2872,43 @@ CREATE INDEX executions_correlation_idx ON courier.executions (correlation_id)
 
 -- What happened to each execution, in order, with Step Functions' event
 -- type names (ExecutionStarted, PassStateEntered, TaskScheduled, ...).
-CREATE TABLE courier.execution_history (
+-- Stored as one row per batch of events the engine wrote at once (one step
+-- run of an execution writes one row, however many states it went
+-- through): events first_event_id to last_event_id, their times, types and
+-- details in three arrays of that length.  A row per event made the
+-- history most of what a Task state cost (a heap tuple and an index entry
+-- per event, five events per Task); courier.execution_history shows one
+-- row per event.
+CREATE TABLE courier.execution_events (
     execution_id        bigint NOT NULL,
-    event_id            integer NOT NULL,
-    previous_event_id   integer NOT NULL,
-    "timestamp"         timestamptz NOT NULL,
-    type                text NOT NULL,
-    details             jsonb NOT NULL,
-    CONSTRAINT execution_history_pkey PRIMARY KEY (execution_id, event_id)
+    first_event_id      integer NOT NULL,
+    last_event_id       integer NOT NULL,
+    timestamps          timestamptz[] NOT NULL,
+    types               text[] NOT NULL,
+    details             jsonb[] NOT NULL,
+    CONSTRAINT execution_events_pkey PRIMARY KEY (execution_id, first_event_id),
+    CONSTRAINT execution_events_range_check
+        CHECK (first_event_id OPERATOR(pg_catalog.>=) 1
+               AND last_event_id OPERATOR(pg_catalog.>=) first_event_id
+               AND pg_catalog.cardinality(types) OPERATOR(pg_catalog.=)
+                   (last_event_id OPERATOR(pg_catalog.-) first_event_id OPERATOR(pg_catalog.+) 1))
 );
-COMMENT ON TABLE courier.execution_history IS 'pg_courier execution history events (Step Functions event types)';
+COMMENT ON TABLE courier.execution_events IS
+    'pg_courier execution history, one row per batch of events (read courier.execution_history)';
+
+-- One row per event: the view a DBA reads, and what get_execution_history
+-- returns.  A condition on execution_id reaches execution_events' index.
+CREATE VIEW courier.execution_history AS
+SELECT b.execution_id,
+       (b.first_event_id OPERATOR(pg_catalog.+) e.n OPERATOR(pg_catalog.-) 1)::integer AS event_id,
+       (b.first_event_id OPERATOR(pg_catalog.+) e.n OPERATOR(pg_catalog.-) 2)::integer AS previous_event_id,
+       e."timestamp", e.type, e.details
+  FROM courier.execution_events AS b
+ CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(b.timestamps), pg_catalog.unnest(b.types),
+                               pg_catalog.unnest(b.details))
+       WITH ORDINALITY AS e ("timestamp", type, details, n);
+COMMENT ON VIEW courier.execution_history IS
+    'pg_courier execution history events (Step Functions event types), one row per event';
 
 -- A bus target may start executions (sql/parts/80_buses.sql): the machine
 -- it names cannot be deleted while it does.
@@ -2894,7 +2921,7 @@ CREATE INDEX targets_state_machine_idx ON courier.targets (state_machine_name)
 SELECT pg_catalog.pg_extension_config_dump('courier.state_machines', '');
 SELECT pg_catalog.pg_extension_config_dump('courier.state_machine_versions', '');
 SELECT pg_catalog.pg_extension_config_dump('courier.executions', '');
-SELECT pg_catalog.pg_extension_config_dump('courier.execution_history', '');
+SELECT pg_catalog.pg_extension_config_dump('courier.execution_events', '');
 SELECT pg_catalog.pg_extension_config_dump('courier.execution_id_seq', '');
 
 CREATE FUNCTION courier._check_state_machine_name(state_machine_name text)
@@ -2997,7 +3024,7 @@ BEGIN
             USING ERRCODE = 'object_in_use',
                   HINT = 'Let them finish, or stop them with courier.stop_execution().';
     END IF;
-    DELETE FROM courier.execution_history AS h
+    DELETE FROM courier.execution_events AS h
      WHERE h.execution_id IN (SELECT e.execution_id FROM courier.executions AS e
                                WHERE e.state_machine_name = delete_state_machine.state_machine_name);
     DELETE FROM courier.state_machines AS m
@@ -3038,10 +3065,10 @@ AS $$
         UPDATE courier.executions AS e SET last_event_id = e.last_event_id + 1
          WHERE e.execution_id = _history.execution_id
         RETURNING e.last_event_id)
-    INSERT INTO courier.execution_history
-           (execution_id, event_id, previous_event_id, "timestamp", type, details)
-    SELECT _history.execution_id, e.last_event_id, e.last_event_id - 1,
-           courier.now(), _history.type, _history.details
+    INSERT INTO courier.execution_events
+           (execution_id, first_event_id, last_event_id, timestamps, types, details)
+    SELECT _history.execution_id, e.last_event_id, e.last_event_id,
+           ARRAY[courier.now()], ARRAY[_history.type], ARRAY[_history.details]
       FROM e
 $$;
 
@@ -3119,11 +3146,11 @@ BEGIN
     END IF;
     PERFORM courier._count_stats('state_machine', m.state_machine_name, 'started', 1);
     -- its first event, 1 (last_event_id above), written directly
-    INSERT INTO courier.execution_history
-           (execution_id, event_id, previous_event_id, "timestamp", type, details)
-    VALUES (id, 1, 0, ts, 'ExecutionStarted',
-            jsonb_build_object('input', input, 'version', m.current_version,
-                               'name', name, 'startedBy', current_user));
+    INSERT INTO courier.execution_events
+           (execution_id, first_event_id, last_event_id, timestamps, types, details)
+    VALUES (id, 1, 1, ARRAY[ts], ARRAY['ExecutionStarted'],
+            ARRAY[jsonb_build_object('input', input, 'version', m.current_version,
+                                     'name', name, 'startedBy', current_user)]);
     PERFORM courier._wake_executions();
     RETURN id;
 END

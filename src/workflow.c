@@ -19,7 +19,8 @@
  *	  task           a Task state's work: a SQL function called with the
  *	                 state's effective input, in a subtransaction, as the role
  *	                 that started the execution
- *	  history        the execution's events (courier.execution_history),
+ *	  history        the execution's events (courier.execution_events: one
+ *	                 row per save, courier.execution_history: one per event),
  *	                 with Step Functions' event type names; the engine keeps
  *	                 a run's events with the execution and writes them with
  *	                 its row (SaveExecution); courier.executions.last_event_id
@@ -1023,13 +1024,10 @@ SaveExecution(const Execution *x, TimestampTz now)
 	memset(nulls, ' ', sizeof(nulls));
 	plan = CourierPlan(&save_plan,
 					   "WITH h AS ("
-					   "  INSERT INTO courier.execution_history"
-					   "         (execution_id, event_id, previous_event_id, \"timestamp\", type, details)"
-					   "  SELECT $1, ($13 OPERATOR(pg_catalog.+) v.n)::pg_catalog.int4,"
-					   "         ($13 OPERATOR(pg_catalog.+) v.n OPERATOR(pg_catalog.-) 1)::pg_catalog.int4,"
-					   "         v.ts, v.type, v.details"
-					   "    FROM ROWS FROM (pg_catalog.unnest($15), pg_catalog.unnest($16), pg_catalog.unnest($17))"
-					   "         WITH ORDINALITY AS v (ts, type, details, n))"
+					   "  INSERT INTO courier.execution_events"
+					   "         (execution_id, first_event_id, last_event_id, timestamps, types, details)"
+					   "  SELECT $1, $13 OPERATOR(pg_catalog.+) 1, $14, $15, $16, $17"
+					   "   WHERE $14 OPERATOR(pg_catalog.>) $13)"
 					   "UPDATE courier.executions AS e"
 					   "   SET status = $2, next_step_at = $3, current_state = $4,"
 					   "       state_entered_at = $5, state_phase = $6, retry_counts = $7,"

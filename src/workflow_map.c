@@ -864,9 +864,10 @@ WorkflowBranchFinished(Execution *x)
 					   "     SET last_event_id = p.last_event_id OPERATOR(pg_catalog.+) 1"
 					   "   WHERE p.execution_id OPERATOR(pg_catalog.=) $1"
 					   "  RETURNING p.last_event_id)"
-					   "INSERT INTO courier.execution_history"
-					   " (execution_id, event_id, previous_event_id, \"timestamp\", type, details)"
-					   " SELECT $1, p.last_event_id, p.last_event_id OPERATOR(pg_catalog.-) 1, $3, $4, $2"
+					   "INSERT INTO courier.execution_events"
+					   " (execution_id, first_event_id, last_event_id, timestamps, types, details)"
+					   " SELECT $1, p.last_event_id, p.last_event_id,"
+					   "        ARRAY[$3], ARRAY[$4], ARRAY[$2]"
 					   "   FROM p",
 					   4, history_types);
 	values[1] = JsonbPGetDatum(IterationDetails(x->branch_path[x->nbranch_path - 2], x->item_index,

@@ -22,7 +22,7 @@ SELECT courier.drop_queue(q, if_exists => true)
 DELETE FROM courier.alarm_thresholds WHERE object_name LIKE 'ops%';
 DELETE FROM courier.bus_replays WHERE replay_name = 'ops_replay';
 DELETE FROM courier.audit_log WHERE object_name LIKE 'ops\_%';
-DELETE FROM courier.execution_history WHERE execution_id IN
+DELETE FROM courier.execution_events WHERE execution_id IN
     (SELECT execution_id FROM courier.executions WHERE state_machine_name LIKE 'ops%');
 DELETE FROM courier.state_machines WHERE state_machine_name LIKE 'ops%';
 SELECT courier._forget_stats('state_machine', m) FROM unnest(ARRAY['ops_ok', 'ops_fail', 'ops_slow']) AS m;
