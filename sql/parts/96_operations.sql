@@ -76,7 +76,11 @@ AS $$
            ('state_machine', 'timed_out_executions', 'executions',
             'See docs/operations.md#alarm-timed_out_executions: courier.list_executions(name, ''TIMED_OUT'') shows them.'),
            ('archive', 'replay_running', 'seconds',
-            'See docs/operations.md#alarm-replay_running: courier.replays shows its progress.')
+            'See docs/operations.md#alarm-replay_running: courier.replays shows its progress.'),
+           ('database', 'oldest_transaction_age', 'seconds',
+            'See docs/operations.md#alarm-oldest_transaction_age: an old transaction keeps vacuum from removing dead messages.'),
+           ('database', 'dead_tuples', 'rows',
+            'See docs/operations.md#alarm-dead_tuples: a pg_courier table has dead rows vacuum has not removed.')
 $$;
 
 -- Thresholds: an alarm fires for an object when its value passes the
@@ -105,7 +109,9 @@ CREATE TABLE courier.alarm_thresholds (
                 AND alarm OPERATOR(pg_catalog.=) ANY
                     (ARRAY['failed_executions', 'timed_out_executions']))
             OR (object_kind OPERATOR(pg_catalog.=) 'archive'
-                AND alarm OPERATOR(pg_catalog.=) 'replay_running')),
+                AND alarm OPERATOR(pg_catalog.=) 'replay_running')
+            OR (object_kind OPERATOR(pg_catalog.=) 'database'
+                AND alarm OPERATOR(pg_catalog.=) ANY (ARRAY['oldest_transaction_age', 'dead_tuples']))),
     CONSTRAINT alarm_thresholds_severity_check
         CHECK (severity OPERATOR(pg_catalog.=) ANY (ARRAY['critical', 'warning', 'info'])),
     CONSTRAINT alarm_thresholds_threshold_check
@@ -135,7 +141,7 @@ BEGIN
                     WHERE c.object_kind = _check_alarm.object_kind) THEN
         RAISE EXCEPTION 'unknown alarm object kind "%"', object_kind
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'The kinds are queue, rule, target, state_machine and archive.';
+                  HINT = 'The kinds are queue, rule, target, state_machine, archive and database.';
     END IF;
     SELECT c.unit INTO u FROM courier._alarm_catalog() AS c
      WHERE c.object_kind = _check_alarm.object_kind AND c.alarm = _check_alarm.alarm;
@@ -156,6 +162,7 @@ BEGIN
            WHEN 'state_machine' THEN EXISTS (SELECT 1 FROM courier.state_machines AS m
                                               WHERE m.state_machine_name = object_name)
            WHEN 'archive' THEN EXISTS (SELECT 1 FROM courier.archives AS a WHERE a.archive_name = object_name)
+           WHEN 'database' THEN object_name = current_database()
            WHEN 'rule' THEN cardinality(parts) = 2
                             AND EXISTS (SELECT 1 FROM courier.rules AS r
                                          WHERE r.bus_name = parts[1] AND r.rule_name = parts[2])
@@ -170,6 +177,7 @@ BEGIN
                   HINT = CASE object_kind
                          WHEN 'rule' THEN 'Name a rule as BUS/RULE.'
                          WHEN 'target' THEN 'Name a target as BUS/RULE/TARGET_ID.'
+                         WHEN 'database' THEN 'A database alarm is set on the current database.'
                          ELSE 'Thresholds are set on objects that exist.' END;
     END IF;
     RETURN u;
@@ -332,6 +340,27 @@ WITH t AS (
              FROM courier.bus_replays AS r
             WHERE r.archive_name = a.archive_name
               AND r.state IN ('STARTING', 'RUNNING', 'CANCELLING')) AS x
+    UNION ALL
+    -- The database: the oldest transaction that holds back vacuum (a
+    -- session of this database with a snapshot, or a prepared transaction),
+    -- by courier.now(); and the most dead rows of a pg_courier table.  Other
+    -- roles' sessions are seen by members of pg_read_all_stats.
+    SELECT t.*, x.value, x.since
+      FROM t
+     CROSS JOIN LATERAL (
+           SELECT CASE t.alarm
+                  WHEN 'oldest_transaction_age'
+                  THEN coalesce(extract(epoch FROM courier.now() - min(o.started)), 0)::numeric
+                  ELSE (SELECT coalesce(max(st.n_dead_tup), 0)::numeric
+                          FROM pg_catalog.pg_stat_all_tables AS st
+                         WHERE st.schemaname = 'courier') END AS value,
+                  CASE t.alarm WHEN 'oldest_transaction_age' THEN min(o.started) END AS since
+             FROM (SELECT a.xact_start AS started FROM pg_catalog.pg_stat_activity AS a
+                    WHERE a.datname = current_database() AND a.backend_xmin IS NOT NULL
+                   UNION ALL
+                   SELECT p.prepared FROM pg_catalog.pg_prepared_xacts AS p
+                    WHERE p.database = current_database()) AS o) AS x
+     WHERE t.object_kind = 'database' AND t.object_name = current_database()
 )
 SELECT v.object_kind, v.object_name, v.alarm, v.severity, v.threshold, v.value, v.unit, v.since, v.hint
   FROM v
