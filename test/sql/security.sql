@@ -26,6 +26,7 @@ SELECT count(*) > 100 AS many_functions_checked
  WHERE d.classid = 'pg_proc'::regclass AND d.deptype = 'e';
 
 -- 2. A role with no grants.
+DROP ROLE IF EXISTS regress_courier_nobody;
 CREATE ROLE regress_courier_nobody;
 SELECT count(*) AS functions_callable_without_grants
   FROM pg_depend AS d JOIN pg_extension AS x ON x.oid = d.refobjid AND x.extname = 'pg_courier'
