@@ -13,6 +13,7 @@ OBJS = \
 	src/clock.o \
 	src/plan.o \
 	src/envelope.o \
+	src/jsonb_build.o \
 	src/receipt.o \
 	src/queue.o \
 	src/queue_lease.o \

@@ -22,33 +22,12 @@
 #include "utils/timestamp.h"
 
 #include "asl_machine.h"
+#include "jsonb_build.h"
 
 const char *const state_type_names[] = {
 	"Pass", "Task", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map"
 };
 
-
-static JsonbValue *
-Field(Jsonb *obj, const char *key)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	return findJsonbValueFromContainer(&obj->root, JB_FOBJECT, &k);
-}
-
-static JsonbValue *
-ContainerField(JsonbContainer *c, const char *key)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	return findJsonbValueFromContainer(c, JB_FOBJECT, &k);
-}
 
 static char *
 StringValue(JsonbValue *v, MemoryContext cxt)
@@ -76,7 +55,7 @@ static PathField
 CompilePathField(JsonbContainer *state, const char *key, bool reference, MemoryContext cxt)
 {
 	PathField	f = {NULL, false};
-	JsonbValue *v = ContainerField(state, key);
+	JsonbValue *v = CourierJsonbField(state, key);
 
 	if (v == NULL)
 		return f;
@@ -113,8 +92,8 @@ CompileErrorList(JsonbValue *list, int *n, MemoryContext cxt)
 static void
 CompileRetryCatch(AslState *s, JsonbContainer *state, MemoryContext cxt)
 {
-	JsonbValue *retry = ContainerField(state, "Retry");
-	JsonbValue *catch = ContainerField(state, "Catch");
+	JsonbValue *retry = CourierJsonbField(state, "Retry");
+	JsonbValue *catch = CourierJsonbField(state, "Catch");
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
@@ -131,12 +110,12 @@ CompileRetryCatch(AslState *s, JsonbContainer *state, MemoryContext cxt)
 			if (tok != WJB_ELEM || v.type != jbvBinary)
 				continue;
 			r = &s->retriers[s->nretriers++];
-			r->errors = CompileErrorList(ContainerField(v.val.binary.data, "ErrorEquals"), &r->nerrors, cxt);
-			r->interval = AslNumberValue(ContainerField(v.val.binary.data, "IntervalSeconds"), 1);
-			r->max_attempts = (int) AslNumberValue(ContainerField(v.val.binary.data, "MaxAttempts"), 3);
-			r->backoff_rate = AslNumberValue(ContainerField(v.val.binary.data, "BackoffRate"), 2.0);
-			r->max_delay = AslNumberValue(ContainerField(v.val.binary.data, "MaxDelaySeconds"), 0);
-			js = ContainerField(v.val.binary.data, "JitterStrategy");
+			r->errors = CompileErrorList(CourierJsonbField(v.val.binary.data, "ErrorEquals"), &r->nerrors, cxt);
+			r->interval = AslNumberValue(CourierJsonbField(v.val.binary.data, "IntervalSeconds"), 1);
+			r->max_attempts = (int) AslNumberValue(CourierJsonbField(v.val.binary.data, "MaxAttempts"), 3);
+			r->backoff_rate = AslNumberValue(CourierJsonbField(v.val.binary.data, "BackoffRate"), 2.0);
+			r->max_delay = AslNumberValue(CourierJsonbField(v.val.binary.data, "MaxDelaySeconds"), 0);
+			js = CourierJsonbField(v.val.binary.data, "JitterStrategy");
 			r->full_jitter = js != NULL && js->type == jbvString &&
 				js->val.string.len == 4 && memcmp(js->val.string.val, "FULL", 4) == 0;
 		}
@@ -153,8 +132,8 @@ CompileRetryCatch(AslState *s, JsonbContainer *state, MemoryContext cxt)
 			if (tok != WJB_ELEM || v.type != jbvBinary)
 				continue;
 			c = &s->catchers[s->ncatchers++];
-			c->errors = CompileErrorList(ContainerField(v.val.binary.data, "ErrorEquals"), &c->nerrors, cxt);
-			c->next = StringValue(ContainerField(v.val.binary.data, "Next"), cxt);
+			c->errors = CompileErrorList(CourierJsonbField(v.val.binary.data, "ErrorEquals"), &c->nerrors, cxt);
+			c->next = StringValue(CourierJsonbField(v.val.binary.data, "Next"), cxt);
 			rp = CompilePathField(v.val.binary.data, "ResultPath", true, cxt);
 			c->result_path = rp.path;
 			c->result_path_null = rp.is_null;
@@ -176,7 +155,7 @@ StateType(const char *name)
 static AslPath *
 OptionalPath(JsonbContainer *state, const char *key, bool reference, MemoryContext cxt)
 {
-	JsonbValue *v = ContainerField(state, key);
+	JsonbValue *v = CourierJsonbField(state, key);
 
 	if (v == NULL || v->type != jbvString)
 		return NULL;
@@ -194,7 +173,7 @@ CompileBranches(AslState *s, JsonbContainer *state, MemoryContext cxt)
 
 	if (s->type == STATE_PARALLEL)
 	{
-		JsonbValue *branches = ContainerField(state, "Branches");
+		JsonbValue *branches = CourierJsonbField(state, "Branches");
 		JsonbIterator *it;
 		JsonbValue	b;
 		JsonbIteratorToken tok;
@@ -210,14 +189,14 @@ CompileBranches(AslState *s, JsonbContainer *state, MemoryContext cxt)
 		return;
 	}
 
-	v = ContainerField(state, "ItemProcessor");
+	v = CourierJsonbField(state, "ItemProcessor");
 	if (v == NULL)
-		v = ContainerField(state, "Iterator");
+		v = CourierJsonbField(state, "Iterator");
 	if (v != NULL && v->type == jbvBinary)
 	{
-		JsonbValue *cfg = ContainerField(v->val.binary.data, "ProcessorConfig");
+		JsonbValue *cfg = CourierJsonbField(v->val.binary.data, "ProcessorConfig");
 		JsonbValue *mode = cfg && cfg->type == jbvBinary ?
-			ContainerField(cfg->val.binary.data, "Mode") : NULL;
+			CourierJsonbField(cfg->val.binary.data, "Mode") : NULL;
 
 		s->distributed = mode != NULL && mode->type == jbvString &&
 			mode->val.string.len == 11 && memcmp(mode->val.string.val, "DISTRIBUTED", 11) == 0;
@@ -226,12 +205,12 @@ CompileBranches(AslState *s, JsonbContainer *state, MemoryContext cxt)
 		s->nbranches = 1;
 	}
 	s->items_path = OptionalPath(state, "ItemsPath", false, cxt);
-	if ((v = ContainerField(state, "ItemSelector")) != NULL)
+	if ((v = CourierJsonbField(state, "ItemSelector")) != NULL)
 		s->item_selector = AslTemplateCompile(ValueJsonb(v), cxt);
-	s->max_concurrency = (int) AslNumberValue(ContainerField(state, "MaxConcurrency"), 0);
+	s->max_concurrency = (int) AslNumberValue(CourierJsonbField(state, "MaxConcurrency"), 0);
 	s->max_concurrency_path = OptionalPath(state, "MaxConcurrencyPath", true, cxt);
-	s->tolerated_count = AslNumberValue(ContainerField(state, "ToleratedFailureCount"), -1);
-	s->tolerated_percentage = AslNumberValue(ContainerField(state, "ToleratedFailurePercentage"), -1);
+	s->tolerated_count = AslNumberValue(CourierJsonbField(state, "ToleratedFailureCount"), -1);
+	s->tolerated_percentage = AslNumberValue(CourierJsonbField(state, "ToleratedFailurePercentage"), -1);
 	s->tolerated_count_path = OptionalPath(state, "ToleratedFailureCountPath", true, cxt);
 	s->tolerated_percentage_path = OptionalPath(state, "ToleratedFailurePercentagePath", true, cxt);
 }
@@ -242,40 +221,40 @@ CompileState(AslState *s, const char *name, JsonbContainer *state, MemoryContext
 	JsonbValue *v;
 
 	s->name = MemoryContextStrdup(cxt, name);
-	s->type = StateType(StringValue(ContainerField(state, "Type"), CurrentMemoryContext));
-	s->next = StringValue(ContainerField(state, "Next"), cxt);
-	v = ContainerField(state, "End");
+	s->type = StateType(StringValue(CourierJsonbField(state, "Type"), CurrentMemoryContext));
+	s->next = StringValue(CourierJsonbField(state, "Next"), cxt);
+	v = CourierJsonbField(state, "End");
 	s->end = v != NULL && v->type == jbvBool && v->val.boolean;
 	s->input_path = CompilePathField(state, "InputPath", false, cxt);
 	s->output_path = CompilePathField(state, "OutputPath", false, cxt);
 	s->result_path = CompilePathField(state, "ResultPath", true, cxt);
 	/* the engine builds the context object only for states that may read it */
 	s->uses_context = strstr(JsonbToCString(NULL, state, -1), "$$") != NULL;
-	if ((v = ContainerField(state, "Parameters")) != NULL)
+	if ((v = CourierJsonbField(state, "Parameters")) != NULL)
 		s->parameters = AslTemplateCompile(ValueJsonb(v), cxt);
-	if ((v = ContainerField(state, "ResultSelector")) != NULL)
+	if ((v = CourierJsonbField(state, "ResultSelector")) != NULL)
 		s->result_selector = AslTemplateCompile(ValueJsonb(v), cxt);
-	if ((v = ContainerField(state, "Result")) != NULL)
+	if ((v = CourierJsonbField(state, "Result")) != NULL)
 	{
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 
 		s->result = ValueJsonb(v);
 		MemoryContextSwitchTo(old);
 	}
-	s->resource = StringValue(ContainerField(state, "Resource"), cxt);
+	s->resource = StringValue(CourierJsonbField(state, "Resource"), cxt);
 	if (s->type == STATE_TASK)
 	{
-		s->timeout_seconds = AslNumberValue(ContainerField(state, "TimeoutSeconds"), 0);
-		s->heartbeat_seconds = AslNumberValue(ContainerField(state, "HeartbeatSeconds"), 0);
-		if ((v = ContainerField(state, "TimeoutSecondsPath")) != NULL && v->type == jbvString)
+		s->timeout_seconds = AslNumberValue(CourierJsonbField(state, "TimeoutSeconds"), 0);
+		s->heartbeat_seconds = AslNumberValue(CourierJsonbField(state, "HeartbeatSeconds"), 0);
+		if ((v = CourierJsonbField(state, "TimeoutSecondsPath")) != NULL && v->type == jbvString)
 			s->timeout_seconds_path = AslPathCompile(pnstrdup(v->val.string.val, v->val.string.len), true, cxt);
-		if ((v = ContainerField(state, "HeartbeatSecondsPath")) != NULL && v->type == jbvString)
+		if ((v = CourierJsonbField(state, "HeartbeatSecondsPath")) != NULL && v->type == jbvString)
 			s->heartbeat_seconds_path = AslPathCompile(pnstrdup(v->val.string.val, v->val.string.len), true, cxt);
 	}
 
 	if (s->type == STATE_CHOICE)
 	{
-		JsonbValue *choices = ContainerField(state, "Choices");
+		JsonbValue *choices = CourierJsonbField(state, "Choices");
 		JsonbIterator *it;
 		JsonbValue	c;
 		JsonbIteratorToken tok;
@@ -291,20 +270,20 @@ CompileState(AslState *s, const char *name, JsonbContainer *state, MemoryContext
 			{
 				if (tok != WJB_ELEM || c.type != jbvBinary)
 					continue;
-				s->choice_next[s->nchoices] = StringValue(ContainerField(c.val.binary.data, "Next"), cxt);
+				s->choice_next[s->nchoices] = StringValue(CourierJsonbField(c.val.binary.data, "Next"), cxt);
 				s->choices[s->nchoices++] = AslChoiceCompile(ValueJsonb(&c), cxt);
 			}
 		}
-		s->default_next = StringValue(ContainerField(state, "Default"), cxt);
+		s->default_next = StringValue(CourierJsonbField(state, "Default"), cxt);
 	}
 	if (s->type == STATE_WAIT)
 	{
-		if ((v = ContainerField(state, "Seconds")) != NULL)
+		if ((v = CourierJsonbField(state, "Seconds")) != NULL)
 		{
 			s->has_seconds = true;
 			s->seconds = AslNumberValue(v, 0);
 		}
-		if ((v = ContainerField(state, "Timestamp")) != NULL && v->type == jbvString)
+		if ((v = CourierJsonbField(state, "Timestamp")) != NULL && v->type == jbvString)
 		{
 			s->has_timestamp = true;
 			s->timestamp = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
@@ -312,18 +291,18 @@ CompileState(AslState *s, const char *name, JsonbContainer *state, MemoryContext
 																   ObjectIdGetDatum(InvalidOid),
 																   Int32GetDatum(-1)));
 		}
-		if ((v = ContainerField(state, "SecondsPath")) != NULL && v->type == jbvString)
+		if ((v = CourierJsonbField(state, "SecondsPath")) != NULL && v->type == jbvString)
 			s->seconds_path = AslPathCompile(pnstrdup(v->val.string.val, v->val.string.len), true, cxt);
-		if ((v = ContainerField(state, "TimestampPath")) != NULL && v->type == jbvString)
+		if ((v = CourierJsonbField(state, "TimestampPath")) != NULL && v->type == jbvString)
 			s->timestamp_path = AslPathCompile(pnstrdup(v->val.string.val, v->val.string.len), true, cxt);
 	}
 	if (s->type == STATE_FAIL)
 	{
-		s->error = StringValue(ContainerField(state, "Error"), cxt);
-		s->cause = StringValue(ContainerField(state, "Cause"), cxt);
-		if ((v = ContainerField(state, "ErrorPath")) != NULL && v->type == jbvString)
+		s->error = StringValue(CourierJsonbField(state, "Error"), cxt);
+		s->cause = StringValue(CourierJsonbField(state, "Cause"), cxt);
+		if ((v = CourierJsonbField(state, "ErrorPath")) != NULL && v->type == jbvString)
 			s->error_path = AslPathCompile(pnstrdup(v->val.string.val, v->val.string.len), true, cxt);
-		if ((v = ContainerField(state, "CausePath")) != NULL && v->type == jbvString)
+		if ((v = CourierJsonbField(state, "CausePath")) != NULL && v->type == jbvString)
 			s->cause_path = AslPathCompile(pnstrdup(v->val.string.val, v->val.string.len), true, cxt);
 	}
 	if (s->type == STATE_PARALLEL || s->type == STATE_MAP)
@@ -335,13 +314,13 @@ AslMachine *
 AslCompileMachine(Jsonb *definition, MemoryContext cxt)
 {
 	AslMachine *m = MemoryContextAllocZero(cxt, sizeof(AslMachine));
-	JsonbValue *states = Field(definition, "States");
+	JsonbValue *states = CourierJsonbField(&definition->root, "States");
 	JsonbIterator *it;
 	JsonbValue	k,
 				v;
 	JsonbIteratorToken tok;
 
-	m->start_at = StringValue(Field(definition, "StartAt"), cxt);
+	m->start_at = StringValue(CourierJsonbField(&definition->root, "StartAt"), cxt);
 	if (states == NULL || states->type != jbvBinary)
 		elog(ERROR, "state machine definition without States");
 	m->states = MemoryContextAllocZero(cxt, sizeof(AslState) * Max(JsonContainerSize(states->val.binary.data), 1));

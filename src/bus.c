@@ -82,6 +82,7 @@
 #include "compat.h"
 #include "context.h"
 #include "envelope.h"
+#include "jsonb_build.h"
 #include "pattern.h"
 #include "pg_courier.h"
 #include "plan.h"
@@ -984,38 +985,6 @@ NewEventId(void)
 	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&uuid)));
 }
 
-static void
-PushString(JsonbParseState **state, const char *key, const char *value)
-{
-	JsonbValue	k,
-				v;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	v.type = jbvString;
-	v.val.string.val = (char *) value;
-	v.val.string.len = strlen(value);
-	pushJsonbValue(state, WJB_KEY, &k);
-	pushJsonbValue(state, WJB_VALUE, &v);
-}
-
-static void
-PushContainer(JsonbParseState **state, const char *key, Jsonb *value)
-{
-	JsonbValue	k,
-				v;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	v.type = jbvBinary;
-	v.val.binary.data = &value->root;
-	v.val.binary.len = VARSIZE(value) - VARHDRSZ;
-	pushJsonbValue(state, WJB_KEY, &k);
-	pushJsonbValue(state, WJB_VALUE, &v);
-}
-
 static Jsonb *
 ContainerJsonb(const JsonbValue *v)
 {
@@ -1184,15 +1153,15 @@ BuildEvent(JsonbValue *entry, const char *account, TimestampTz now,
 	(void) ParseEventTime(facts->time, &facts->occurred_at);
 
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	PushString(&state, "version", "0");
-	PushString(&state, "id", facts->id);
-	PushString(&state, "detail-type", detail_type);
-	PushString(&state, "source", source);
-	PushString(&state, "account", account);
-	PushString(&state, "time", facts->time);
-	PushString(&state, "region", courier_region ? courier_region : "local");
+	CourierPushText(&state, "version", "0");
+	CourierPushText(&state, "id", facts->id);
+	CourierPushText(&state, "detail-type", detail_type);
+	CourierPushText(&state, "source", source);
+	CourierPushText(&state, "account", account);
+	CourierPushText(&state, "time", facts->time);
+	CourierPushText(&state, "region", courier_region ? courier_region : "local");
 	if (resources != NULL)
-		PushContainer(&state, "resources", resources);
+		CourierPushJsonb(&state, "resources", resources);
 	else
 	{
 		JsonbValue	key;
@@ -1204,7 +1173,7 @@ BuildEvent(JsonbValue *entry, const char *account, TimestampTz now,
 		pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
 		pushJsonbValue(&state, WJB_END_ARRAY, NULL);
 	}
-	PushContainer(&state, "detail", detail);
+	CourierPushJsonb(&state, "detail", detail);
 	if (facts->has_schema_version)
 	{
 		JsonbValue	k,

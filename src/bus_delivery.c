@@ -52,6 +52,7 @@
 #include "bus_input.h"
 #include "compat.h"
 #include "context.h"
+#include "jsonb_build.h"
 #include "pg_courier.h"
 #include "plan.h"
 #include "queue.h"
@@ -298,29 +299,6 @@ UpdateDelivery(SPIPlanPtr *cache, const Delivery *d, int32 attempts, TimestampTz
 		elog(ERROR, "courier: bus delivery update failed");
 }
 
-static void
-PushPair(JsonbParseState **state, const char *key, JsonbValue *v)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	pushJsonbValue(state, WJB_KEY, &k);
-	pushJsonbValue(state, WJB_VALUE, v);
-}
-
-static void
-PushText(JsonbParseState **state, const char *key, const char *value)
-{
-	JsonbValue	v;
-
-	v.type = jbvString;
-	v.val.string.val = (char *) value;
-	v.val.string.len = strlen(value);
-	PushPair(state, key, &v);
-}
-
 /*
  * Send an exhausted delivery's event to the target's dead-letter queue, with
  * EventBridge's attributes as headers.  In a subtransaction: false when the
@@ -341,15 +319,15 @@ SendDeadLetter(const Delivery *d, const AttemptError *err, const char *condition
 	char	   *rule = text_to_cstring(d->rule_name);
 
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	PushText(&state, "ERROR_CODE", err->code);
-	PushText(&state, "ERROR_MESSAGE", err->message);
+	CourierPushText(&state, "ERROR_CODE", err->code);
+	CourierPushText(&state, "ERROR_MESSAGE", err->message);
 	if (condition != NULL)
-		PushText(&state, "EXHAUSTED_RETRY_CONDITION", condition);
+		CourierPushText(&state, "EXHAUSTED_RETRY_CONDITION", condition);
 	n.type = jbvNumeric;
 	n.val.numeric = int64_to_numeric(Max(attempts - 1, 0));
-	PushPair(&state, "RETRY_ATTEMPTS", &n);
-	PushText(&state, "RULE_ARN", CourierRuleArn(bus, rule));
-	PushText(&state, "TARGET_ARN", d->target);
+	CourierPushValue(&state, "RETRY_ATTEMPTS", &n);
+	CourierPushText(&state, "RULE_ARN", CourierRuleArn(bus, rule));
+	CourierPushText(&state, "TARGET_ARN", d->target);
 	headers = JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 
 	memset(&msg, 0, sizeof(msg));

@@ -76,6 +76,7 @@
 #include "bus.h"
 #include "clock.h"
 #include "compat.h"
+#include "jsonb_build.h"
 #include "pg_courier.h"
 #include "plan.h"
 #include "task_token.h"
@@ -232,71 +233,6 @@ MachineOf(const Execution *x)
  *----------
  */
 
-static void
-PushKey(JsonbParseState **st, const char *key)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	pushJsonbValue(st, WJB_KEY, &k);
-}
-
-static void
-PushText(JsonbParseState **st, const char *key, const char *value)
-{
-	JsonbValue	v;
-
-	PushKey(st, key);
-	if (value == NULL)
-		v.type = jbvNull;
-	else
-	{
-		v.type = jbvString;
-		v.val.string.val = (char *) value;
-		v.val.string.len = strlen(value);
-	}
-	pushJsonbValue(st, WJB_VALUE, &v);
-}
-
-static void
-PushInt(JsonbParseState **st, const char *key, int64 value)
-{
-	JsonbValue	v;
-
-	PushKey(st, key);
-	v.type = jbvNumeric;
-	v.val.numeric = int64_to_numeric(value);
-	pushJsonbValue(st, WJB_VALUE, &v);
-}
-
-static void
-PushJsonb(JsonbParseState **st, const char *key, Jsonb *value)
-{
-	JsonbValue	v;
-
-	PushKey(st, key);
-	if (value == NULL)
-	{
-		v.type = jbvNull;
-		pushJsonbValue(st, WJB_VALUE, &v);
-		return;
-	}
-	if (JB_ROOT_IS_SCALAR(value))
-	{
-		JsonbValue	scalar;
-
-		(void) JsonbExtractScalar(&value->root, &scalar);
-		pushJsonbValue(st, WJB_VALUE, &scalar);
-		return;
-	}
-	v.type = jbvBinary;
-	v.val.binary.data = &value->root;
-	v.val.binary.len = VARSIZE(value) - VARHDRSZ;
-	pushJsonbValue(st, WJB_VALUE, &v);
-}
-
 static char *
 IsoTime(TimestampTz t)
 {
@@ -325,41 +261,41 @@ ContextObject(const Execution *x)
 	char	   *db = get_database_name(MyDatabaseId);
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	PushKey(&st, "Execution");
+	CourierPushKey(&st, "Execution");
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	PushText(&st, "Id", ExecutionArn(x));
-	PushJsonb(&st, "Input", x->input);
-	PushText(&st, "Name", x->name);
-	PushText(&st, "RoleArn", x->started_by);
-	PushText(&st, "StartTime", IsoTime(x->started_at));
-	PushInt(&st, "RedriveCount", x->redrive_count);
+	CourierPushText(&st, "Id", ExecutionArn(x));
+	CourierPushJsonb(&st, "Input", x->input);
+	CourierPushText(&st, "Name", x->name);
+	CourierPushText(&st, "RoleArn", x->started_by);
+	CourierPushText(&st, "StartTime", IsoTime(x->started_at));
+	CourierPushInt(&st, "RedriveCount", x->redrive_count);
 	if (x->redriven_at != 0)
-		PushText(&st, "RedriveTime", IsoTime(x->redriven_at));
+		CourierPushText(&st, "RedriveTime", IsoTime(x->redriven_at));
 	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-	PushKey(&st, "State");
+	CourierPushKey(&st, "State");
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	PushText(&st, "EnteredTime", IsoTime(x->entered_at));
-	PushText(&st, "Name", x->state);
+	CourierPushText(&st, "EnteredTime", IsoTime(x->entered_at));
+	CourierPushText(&st, "Name", x->state);
 	{
 		int			retries = 0;
 		int			i;
 
 		for (i = 0; i < x->nretry_counts; i++)
 			retries += x->retry_counts[i];
-		PushInt(&st, "RetryCount", retries);
+		CourierPushInt(&st, "RetryCount", retries);
 	}
 	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-	PushKey(&st, "StateMachine");
+	CourierPushKey(&st, "StateMachine");
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	PushText(&st, "Id", psprintf("arn:courier:states:%s:%s:stateMachine:%s",
+	CourierPushText(&st, "Id", psprintf("arn:courier:states:%s:%s:stateMachine:%s",
 								 courier_region ? courier_region : "local", db, x->machine_name));
-	PushText(&st, "Name", x->machine_name);
+	CourierPushText(&st, "Name", x->machine_name);
 	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	if (x->task_token != NULL)
 	{
-		PushKey(&st, "Task");
+		CourierPushKey(&st, "Task");
 		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-		PushText(&st, "Token", x->task_token);
+		CourierPushText(&st, "Token", x->task_token);
 		pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	}
 	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
@@ -414,9 +350,9 @@ WorkflowStateDetails(const char *state, const char *key, Jsonb *value)
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	if (state != NULL)
-		PushText(&st, "name", state);
+		CourierPushText(&st, "name", state);
 	if (key != NULL)
-		PushJsonb(&st, key, value);
+		CourierPushJsonb(&st, key, value);
 	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 
@@ -427,9 +363,9 @@ WorkflowErrorDetails(const char *state, const char *error, const char *cause)
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	if (state != NULL)
-		PushText(&st, "name", state);
-	PushText(&st, "error", error);
-	PushText(&st, "cause", cause);
+		CourierPushText(&st, "name", state);
+	CourierPushText(&st, "error", error);
+	CourierPushText(&st, "cause", cause);
 	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 
@@ -585,8 +521,8 @@ Failed(Execution *x, const AslState *s, StateFailure *f, TimestampTz now)
 			if (!ErrorMatches(c->errors, c->nerrors, f->error))
 				continue;
 			pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-			PushText(&st, "Error", f->error);
-			PushText(&st, "Cause", f->cause ? f->cause : "");
+			CourierPushText(&st, "Error", f->error);
+			CourierPushText(&st, "Cause", f->cause ? f->cause : "");
 			error_output = JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 			if (!AslApplyResultPath(c->result_path, c->result_path_null, x->state_input,
 									error_output, &out, &err))

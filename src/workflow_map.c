@@ -51,6 +51,7 @@
 #include "asl_path.h"
 #include "asl_template.h"
 #include "clock.h"
+#include "jsonb_build.h"
 #include "plan.h"
 #include "workflow_map.h"
 
@@ -91,62 +92,13 @@ static bool root_cached = false;
  *----------
  */
 
-static void
-PushKey(JsonbParseState **st, const char *key)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	pushJsonbValue(st, WJB_KEY, &k);
-}
-
-static void
-PushText(JsonbParseState **st, const char *key, const char *value)
-{
-	JsonbValue	v;
-
-	PushKey(st, key);
-	if (value == NULL)
-		v.type = jbvNull;
-	else
-	{
-		v.type = jbvString;
-		v.val.string.val = (char *) value;
-		v.val.string.len = strlen(value);
-	}
-	pushJsonbValue(st, WJB_VALUE, &v);
-}
-
-static void
-PushInt(JsonbParseState **st, const char *key, int64 value)
-{
-	JsonbValue	v;
-
-	PushKey(st, key);
-	v.type = jbvNumeric;
-	v.val.numeric = int64_to_numeric(value);
-	pushJsonbValue(st, WJB_VALUE, &v);
-}
-
 /* Push a document as a value (WJB_VALUE) or an array element (WJB_ELEM). */
 static void
 PushDocument(JsonbParseState **st, JsonbIteratorToken tok, Jsonb *doc)
 {
 	JsonbValue	v;
 
-	if (doc == NULL)
-		v.type = jbvNull;
-	else if (JB_ROOT_IS_SCALAR(doc))
-		(void) JsonbExtractScalar(&doc->root, &v);
-	else
-	{
-		v.type = jbvBinary;
-		v.val.binary.data = &doc->root;
-		v.val.binary.len = VARSIZE(doc) - VARHDRSZ;
-	}
-	pushJsonbValue(st, tok, &v);
+	pushJsonbValue(st, tok, CourierJsonbAsValue(doc, &v));
 }
 
 /* History details of the state: {"name": state, "length": n}. */
@@ -156,8 +108,8 @@ StartedDetails(const AslState *s, int n)
 	JsonbParseState *st = NULL;
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	PushText(&st, "name", s->name);
-	PushInt(&st, "length", n);
+	CourierPushText(&st, "name", s->name);
+	CourierPushInt(&st, "length", n);
 	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 
@@ -169,13 +121,13 @@ IterationDetails(const char *state, int32 index, int64 child, const char *error,
 	JsonbParseState *st = NULL;
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	PushText(&st, "name", state);
-	PushInt(&st, "index", index);
-	PushInt(&st, "executionId", child);
+	CourierPushText(&st, "name", state);
+	CourierPushInt(&st, "index", index);
+	CourierPushInt(&st, "executionId", child);
 	if (error != NULL)
-		PushText(&st, "error", error);
+		CourierPushText(&st, "error", error);
 	if (cause != NULL)
-		PushText(&st, "cause", cause);
+		CourierPushText(&st, "cause", cause);
 	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 
@@ -187,12 +139,12 @@ ItemContext(Jsonb *context, int index, Jsonb *item)
 	Jsonb	   *map;
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	PushKey(&st, "Map");
+	CourierPushKey(&st, "Map");
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	PushKey(&st, "Item");
+	CourierPushKey(&st, "Item");
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	PushInt(&st, "Index", index);
-	PushKey(&st, "Value");
+	CourierPushInt(&st, "Index", index);
+	CourierPushKey(&st, "Value");
 	PushDocument(&st, WJB_VALUE, item);
 	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
@@ -621,8 +573,8 @@ CollectChildren(Execution *x, const AslState *s, Jsonb *in, Jsonb *context, Time
 				char	   *cause = SPI_getvalue(tup, tuptable->tupdesc, 4);
 
 				pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-				PushText(&st, "Error", error ? error : "States.BranchFailed");
-				PushText(&st, "Cause", cause ? cause : "");
+				CourierPushText(&st, "Error", error ? error : "States.BranchFailed");
+				CourierPushText(&st, "Cause", cause ? cause : "");
 				pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 			}
 		}

@@ -51,6 +51,7 @@
 
 #include "compat.h"
 #include "context.h"
+#include "jsonb_build.h"
 #include "pg_courier.h"
 #include "plan.h"
 #include "task_token.h"
@@ -269,17 +270,6 @@ InvalidParameter(const char *integration, const char *fmt, const char *what)
 			 errdetail_internal("%s: %s", integration, psprintf(fmt, what))));
 }
 
-static JsonbValue *
-Field(JsonbContainer *c, const char *key)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	return findJsonbValueFromContainer(c, JB_FOBJECT, &k);
-}
-
 /* The Parameters must be an object with no other fields than `allowed`. */
 static JsonbContainer *
 CheckFields(Jsonb *in, const char *integration, const char *const *allowed)
@@ -311,7 +301,7 @@ CheckFields(Jsonb *in, const char *integration, const char *const *allowed)
 static char *
 StringField(JsonbContainer *c, const char *key, bool required, const char *integration)
 {
-	JsonbValue *v = Field(c, key);
+	JsonbValue *v = CourierJsonbField(c, key);
 
 	if (v == NULL || v->type == jbvNull)
 	{
@@ -337,7 +327,7 @@ ValueJsonb(JsonbValue *v)
 static Jsonb *
 AttributesHeaders(JsonbContainer *c, const char *subject, const char *integration)
 {
-	JsonbValue *attrs = Field(c, "MessageAttributes");
+	JsonbValue *attrs = CourierJsonbField(c, "MessageAttributes");
 	JsonbParseState *st = NULL;
 	JsonbValue	k;
 
@@ -362,7 +352,7 @@ AttributesHeaders(JsonbContainer *c, const char *subject, const char *integratio
 				JsonbValue *sv = NULL;
 
 				if (v.type == jbvBinary && JsonContainerIsObject(v.val.binary.data))
-					sv = Field(v.val.binary.data, "StringValue");
+					sv = CourierJsonbField(v.val.binary.data, "StringValue");
 				pushJsonbValue(&st, WJB_VALUE, sv != NULL ? sv : &v);
 			}
 		}
@@ -383,54 +373,6 @@ AttributesHeaders(JsonbContainer *c, const char *subject, const char *integratio
 	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 
-static void
-PushString(JsonbParseState **st, const char *key, const char *value)
-{
-	JsonbValue	v;
-
-	v.type = jbvString;
-	v.val.string.val = (char *) key;
-	v.val.string.len = strlen(key);
-	pushJsonbValue(st, WJB_KEY, &v);
-	if (value == NULL)
-		v.type = jbvNull;
-	else
-	{
-		v.val.string.val = (char *) value;
-		v.val.string.len = strlen(value);
-	}
-	pushJsonbValue(st, WJB_VALUE, &v);
-}
-
-static void
-PushValue(JsonbParseState **st, const char *key, JsonbValue *value)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	pushJsonbValue(st, WJB_KEY, &k);
-	pushJsonbValue(st, WJB_VALUE, value);
-}
-
-/* A Jsonb as a value to push (JSON null for NULL). */
-static JsonbValue *
-JsonbAsValue(Jsonb *value, JsonbValue *v)
-{
-	if (value == NULL)
-		v->type = jbvNull;
-	else if (JB_ROOT_IS_SCALAR(value))
-		(void) JsonbExtractScalar(&value->root, v);
-	else
-	{
-		v->type = jbvBinary;
-		v->val.binary.data = &value->root;
-		v->val.binary.len = VARSIZE(value) - VARHDRSZ;
-	}
-	return v;
-}
-
 /* {"MessageId": "id"} */
 static Jsonb *
 MessageIdResult(int64 id)
@@ -438,7 +380,7 @@ MessageIdResult(int64 id)
 	JsonbParseState *st = NULL;
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	PushString(&st, "MessageId", psprintf(INT64_FORMAT, id));
+	CourierPushText(&st, "MessageId", psprintf(INT64_FORMAT, id));
 	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 
@@ -460,8 +402,8 @@ IntegrationSend(Jsonb *in)
 	Oid			argtypes[6] = {TEXTOID, JSONBOID, JSONBOID, INTERVALOID, TEXTOID, TEXTOID};
 	Datum		values[6];
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
-	JsonbValue *body = Field(c, "MessageBody");
-	JsonbValue *delay = Field(c, "DelaySeconds");
+	JsonbValue *body = CourierJsonbField(c, "MessageBody");
+	JsonbValue *delay = CourierJsonbField(c, "DelaySeconds");
 	Jsonb	   *headers;
 	SPIPlanPtr	plan;
 	bool		isnull;
@@ -505,7 +447,7 @@ IntegrationPublish(Jsonb *in)
 	Oid			argtypes[5] = {TEXTOID, JSONBOID, JSONBOID, TEXTOID, TEXTOID};
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
-	JsonbValue *message = Field(c, "Message");
+	JsonbValue *message = CourierJsonbField(c, "Message");
 	Jsonb	   *headers;
 	SPIPlanPtr	plan;
 	bool		isnull;
@@ -546,11 +488,11 @@ EntryEvents(JsonbValue *entry, char **bus, const char *name)
 		*bus = "default";
 	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	if ((v = Field(c, "Source")) != NULL)
-		PushValue(&st, "source", v);
-	if ((v = Field(c, "DetailType")) != NULL)
-		PushValue(&st, "detail-type", v);
-	if ((v = Field(c, "Detail")) != NULL)
+	if ((v = CourierJsonbField(c, "Source")) != NULL)
+		CourierPushValue(&st, "source", v);
+	if ((v = CourierJsonbField(c, "DetailType")) != NULL)
+		CourierPushValue(&st, "detail-type", v);
+	if ((v = CourierJsonbField(c, "Detail")) != NULL)
 	{
 		if (v->type == jbvString)
 		{
@@ -560,15 +502,15 @@ EntryEvents(JsonbValue *entry, char **bus, const char *name)
 																							 v->val.string.len))));
 			JsonbValue	pv;
 
-			PushValue(&st, "detail", JsonbAsValue(parsed, &pv));
+			CourierPushValue(&st, "detail", CourierJsonbAsValue(parsed, &pv));
 		}
 		else
-			PushValue(&st, "detail", v);
+			CourierPushValue(&st, "detail", v);
 	}
-	if ((v = Field(c, "Resources")) != NULL)
-		PushValue(&st, "resources", v);
-	if ((v = Field(c, "Time")) != NULL)
-		PushValue(&st, "time", v);
+	if ((v = CourierJsonbField(c, "Resources")) != NULL)
+		CourierPushValue(&st, "resources", v);
+	if ((v = CourierJsonbField(c, "Time")) != NULL)
+		CourierPushValue(&st, "time", v);
 	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_ARRAY, NULL));
 }
@@ -586,7 +528,7 @@ IntegrationPutEvents(Jsonb *in)
 	static const char *const fields[] = {"Entries", NULL};
 	const char *name = "courier:put_events";
 	JsonbContainer *c = CheckFields(in, name, fields);
-	JsonbValue *entries = Field(c, "Entries");
+	JsonbValue *entries = CourierJsonbField(c, "Entries");
 	Oid			argtypes[2] = {TEXTOID, JSONBOID};
 	JsonbParseState *st = NULL;
 	JsonbIterator *it;
@@ -630,14 +572,14 @@ IntegrationPutEvents(Jsonb *in)
 		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		if (!isnull)
-			PushString(&st, "EventId", TextDatumGetCString(d));
+			CourierPushText(&st, "EventId", TextDatumGetCString(d));
 		else
 		{
 			char	   *code = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 			char	   *message = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 
-			PushString(&st, "ErrorCode", code ? code : "InternalFailure");
-			PushString(&st, "ErrorMessage", message ? message : "");
+			CourierPushText(&st, "ErrorCode", code ? code : "InternalFailure");
+			CourierPushText(&st, "ErrorMessage", message ? message : "");
 			failed++;
 		}
 		pushJsonbValue(&st, WJB_END_OBJECT, NULL);
@@ -848,18 +790,18 @@ WorkflowTaskDetails(const AslState *s, const char *key, Jsonb *value, const char
 	JsonbParseState *st = NULL;
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	PushString(&st, "name", s->name);
-	PushString(&st, "resource", s->resource);
+	CourierPushText(&st, "name", s->name);
+	CourierPushText(&st, "resource", s->resource);
 	if (key != NULL)
 	{
 		JsonbValue	v;
 
-		PushValue(&st, key, JsonbAsValue(value, &v));
+		CourierPushValue(&st, key, CourierJsonbAsValue(value, &v));
 	}
 	if (error != NULL)
 	{
-		PushString(&st, "error", error);
-		PushString(&st, "cause", cause);
+		CourierPushText(&st, "error", error);
+		CourierPushText(&st, "cause", cause);
 	}
 	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
@@ -901,19 +843,19 @@ ScheduledDetails(const AslState *s, Jsonb *effective, int64 timeout, int64 heart
 	JsonbValue	v;
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	PushString(&st, "name", s->name);
-	PushString(&st, "resource", s->resource);
-	PushValue(&st, "parameters", JsonbAsValue(effective, &v));
+	CourierPushText(&st, "name", s->name);
+	CourierPushText(&st, "resource", s->resource);
+	CourierPushValue(&st, "parameters", CourierJsonbAsValue(effective, &v));
 	v.type = jbvNumeric;
 	if (timeout > 0)
 	{
 		v.val.numeric = int64_to_numeric(timeout);
-		PushValue(&st, "timeoutInSeconds", &v);
+		CourierPushValue(&st, "timeoutInSeconds", &v);
 	}
 	if (heartbeat > 0)
 	{
 		v.val.numeric = int64_to_numeric(heartbeat);
-		PushValue(&st, "heartbeatInSeconds", &v);
+		CourierPushValue(&st, "heartbeatInSeconds", &v);
 	}
 	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
