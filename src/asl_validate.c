@@ -69,6 +69,7 @@
 
 #include "asl_validate.h"
 #include "compat.h"
+#include "jsonb_build.h"
 #include "pg_courier.h"
 
 PG_FUNCTION_INFO_V1(courier_validate_state_machine_definition);
@@ -424,17 +425,8 @@ ElemField(const char *parent, int i)
 
 /* JSON values */
 
-static bool
-IsContainer(const JsonbValue *v, bool object)
-{
-	if (v->type != jbvBinary)
-		return false;
-	return object ? JsonContainerIsObject(v->val.binary.data)
-		: JsonContainerIsArray(v->val.binary.data);
-}
-
-#define IsObject(v) IsContainer((v), true)
-#define IsArray(v)	IsContainer((v), false)
+#define IsObject(v) CourierJsonbIsContainer((v), true)
+#define IsArray(v)	CourierJsonbIsContainer((v), false)
 
 static bool
 IsStringValue(const JsonbValue *v, const char *s)
@@ -456,51 +448,6 @@ static JsonbValue *
 Get(JsonbContainer *obj, const char *key)
 {
 	return getKeyJsonValueFromContainer(obj, key, strlen(key), NULL);
-}
-
-/* The key/value pairs of an object, nested containers as jbvBinary. */
-static int
-ObjectPairs(JsonbContainer *c, JsonbValue **keys, JsonbValue **vals)
-{
-	int			n = JsonContainerSize(c);
-	int			i = 0;
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-
-	*keys = palloc(sizeof(JsonbValue) * Max(n, 1));
-	*vals = palloc(sizeof(JsonbValue) * Max(n, 1));
-	it = JsonbIteratorInit(c);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-			(*keys)[i] = v;
-		else if (tok == WJB_VALUE)
-			(*vals)[i++] = v;
-	}
-	Assert(i == n);
-	return i;
-}
-
-/* The elements of an array, nested containers as jbvBinary. */
-static int
-ArrayElements(JsonbContainer *c, JsonbValue **elems)
-{
-	int			n = JsonContainerSize(c);
-	int			i = 0;
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-
-	*elems = palloc(sizeof(JsonbValue) * Max(n, 1));
-	it = JsonbIteratorInit(c);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_ELEM)
-			(*elems)[i++] = v;
-	}
-	Assert(i == n);
-	return i;
 }
 
 /* Quote at most ASL_MAX_QUOTED bytes of a string, for messages. */
@@ -580,7 +527,7 @@ CheckKeys(JsonbContainer *obj, const char *const *allowed, const char *where,
 {
 	JsonbValue *keys;
 	JsonbValue *vals;
-	int			n = ObjectPairs(obj, &keys, &vals);
+	int			n = CourierJsonbObjectPairs(obj, &keys, &vals);
 	int			i;
 
 	for (i = 0; i < n; i++)
@@ -611,7 +558,7 @@ CheckStateKeys(JsonbContainer *obj, AslStateType type, const char *where)
 {
 	JsonbValue *keys;
 	JsonbValue *vals;
-	int			n = ObjectPairs(obj, &keys, &vals);
+	int			n = CourierJsonbObjectPairs(obj, &keys, &vals);
 	int			i;
 	int			t;
 
@@ -976,7 +923,7 @@ CheckTemplateObject(JsonbContainer *obj, bool assign, const char *where,
 {
 	JsonbValue *keys;
 	JsonbValue *vals;
-	int			n = ObjectPairs(obj, &keys, &vals);
+	int			n = CourierJsonbObjectPairs(obj, &keys, &vals);
 	int			i;
 
 	for (i = 0; i < n; i++)
@@ -1040,7 +987,7 @@ CheckTemplateValue(const JsonbValue *v, const char *where, const char *field)
 	else if (IsArray(v))
 	{
 		JsonbValue *elems;
-		int			n = ArrayElements(v->val.binary.data, &elems);
+		int			n = CourierJsonbArrayElements(v->val.binary.data, &elems);
 		int			i;
 
 		for (i = 0; i < n; i++)
@@ -1134,7 +1081,7 @@ CheckErrorEquals(JsonbContainer *entry, bool last, bool catcher,
 	if (!IsArray(v))
 		AslError(where, field, NULL, "\"ErrorEquals\" must be an array of error names, not %s",
 				 ValueKind(v));
-	n = ArrayElements(v->val.binary.data, &elems);
+	n = CourierJsonbArrayElements(v->val.binary.data, &elems);
 	if (n == 0)
 		AslError(where, field, NULL, "\"ErrorEquals\" must not be empty");
 	for (i = 0; i < n; i++)
@@ -1182,7 +1129,7 @@ CheckRetry(const JsonbValue *v, const char *where)
 	if (!IsArray(v))
 		AslError(where, "Retry", NULL, "\"Retry\" must be an array of retriers, not %s",
 				 ValueKind(v));
-	n = ArrayElements(v->val.binary.data, &elems);
+	n = CourierJsonbArrayElements(v->val.binary.data, &elems);
 	for (i = 0; i < n; i++)
 	{
 		char	   *f = ElemField("Retry", i);
@@ -1227,7 +1174,7 @@ CheckCatch(const JsonbValue *v, AslNode *node, const char *where)
 	if (!IsArray(v))
 		AslError(where, "Catch", NULL, "\"Catch\" must be an array of catchers, not %s",
 				 ValueKind(v));
-	n = ArrayElements(v->val.binary.data, &elems);
+	n = CourierJsonbArrayElements(v->val.binary.data, &elems);
 	for (i = 0; i < n; i++)
 	{
 		char	   *f = ElemField("Catch", i);
@@ -1280,7 +1227,7 @@ CheckChoiceRule(const JsonbValue *v, bool top, AslNode *node, const char *where,
 		AslError(where, field, NULL, "a choice rule must be a JSON object, not %s",
 				 ValueKind(v));
 	rule = v->val.binary.data;
-	n = ObjectPairs(rule, &keys, &vals);
+	n = CourierJsonbObjectPairs(rule, &keys, &vals);
 	for (i = 0; i < n; i++)
 	{
 		const char *k = keys[i].val.string.val;
@@ -1369,7 +1316,7 @@ CheckChoiceRule(const JsonbValue *v, bool top, AslNode *node, const char *where,
 			if (!IsArray(x))
 				AslError(where, sub, NULL, "\"%s\" must be an array of choice rules, not %s",
 						 op, ValueKind(x));
-			ne = ArrayElements(x->val.binary.data, &elems);
+			ne = CourierJsonbArrayElements(x->val.binary.data, &elems);
 			if (ne == 0)
 				AslError(where, sub, NULL, "\"%s\" must not be empty", op);
 			for (i = 0; i < ne; i++)
@@ -1450,7 +1397,7 @@ CheckChoice(JsonbContainer *st, AslNode *node, const char *where)
 	if (!IsArray(v))
 		AslError(where, "Choices", NULL, "\"Choices\" must be an array of choice rules, not %s",
 				 ValueKind(v));
-	n = ArrayElements(v->val.binary.data, &elems);
+	n = CourierJsonbArrayElements(v->val.binary.data, &elems);
 	if (n == 0)
 		AslError(where, "Choices", NULL, "\"Choices\" must not be empty");
 	for (i = 0; i < n; i++)
@@ -1606,7 +1553,7 @@ CheckResource(const JsonbValue *v, const char *where)
 		{
 			JsonbValue *elems;
 
-			if (IsArray(x) && ArrayElements(x->val.binary.data, &elems) == 2 &&
+			if (IsArray(x) && CourierJsonbArrayElements(x->val.binary.data, &elems) == 2 &&
 				elems[0].type == jbvString && elems[0].val.string.len > 0 &&
 				elems[1].type == jbvString && elems[1].val.string.len > 0)
 				return;
@@ -1726,7 +1673,7 @@ CheckParallel(AslCtx *cx, JsonbContainer *st, const char *where)
 	if (!IsArray(v))
 		AslError(where, "Branches", NULL, "\"Branches\" must be an array of branches, not %s",
 				 ValueKind(v));
-	n = ArrayElements(v->val.binary.data, &elems);
+	n = CourierJsonbArrayElements(v->val.binary.data, &elems);
 	if (n == 0)
 		AslError(where, "Branches", NULL, "\"Branches\" must not be empty");
 	for (i = 0; i < n; i++)
@@ -1786,7 +1733,7 @@ CheckItemReader(const JsonbValue *v, const char *where)
 			if (!IsArray(y))
 				AslError(where, SubField(f, "CSVHeaders"), NULL,
 						 "\"CSVHeaders\" must be an array of strings, not %s", ValueKind(y));
-			n = ArrayElements(y->val.binary.data, &elems);
+			n = CourierJsonbArrayElements(y->val.binary.data, &elems);
 			for (i = 0; i < n; i++)
 				CheckString(&elems[i], where, ElemField(SubField(f, "CSVHeaders"), i),
 							"CSVHeaders");
@@ -2133,7 +2080,7 @@ ValidateScope(AslCtx *cx, JsonbContainer *obj, const char *where, AslScopeKind k
 		CheckString(v, where, "Comment", "Comment");
 
 	v = Get(obj, "States");
-	n = ObjectPairs(v->val.binary.data, &keys, &vals);
+	n = CourierJsonbObjectPairs(v->val.binary.data, &keys, &vals);
 	for (i = 0; i < n; i++)
 	{
 		const char *k = keys[i].val.string.val;
@@ -2275,7 +2222,7 @@ RejectJsonata(JsonbContainer *obj, const char *where)
 		RejectJsonataState(NULL, "QueryLanguage");
 	if ((v = Get(obj, "States")) == NULL || !IsObject(v))
 		return;
-	n = ObjectPairs(v->val.binary.data, &keys, &vals);
+	n = CourierJsonbObjectPairs(v->val.binary.data, &keys, &vals);
 	for (i = 0; i < n; i++)
 	{
 		JsonbContainer *st;
@@ -2295,7 +2242,7 @@ RejectJsonata(JsonbContainer *obj, const char *where)
 		if ((x = Get(st, "Branches")) != NULL && IsArray(x))
 		{
 			JsonbValue *elems;
-			int			ne = ArrayElements(x->val.binary.data, &elems);
+			int			ne = CourierJsonbArrayElements(x->val.binary.data, &elems);
 			int			j;
 
 			for (j = 0; j < ne; j++)

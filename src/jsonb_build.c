@@ -10,6 +10,7 @@
  */
 #include "postgres.h"
 
+#include "miscadmin.h"
 #include "utils/numeric.h"
 
 #include "jsonb_build.h"
@@ -91,4 +92,55 @@ CourierJsonbField(JsonbContainer *c, const char *key)
 
 	StringValue(&k, key);
 	return findJsonbValueFromContainer(c, JB_FOBJECT, &k);
+}
+
+/*
+ * The key/value pairs of an object container, in its order, nested
+ * containers as jbvBinary; returns how many.
+ */
+int
+CourierJsonbObjectPairs(JsonbContainer *c, JsonbValue **keys, JsonbValue **vals)
+{
+	int			n = JsonContainerSize(c);
+	int			i = 0;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	*keys = palloc(sizeof(JsonbValue) * Max(n, 1));
+	*vals = palloc(sizeof(JsonbValue) * Max(n, 1));
+	it = JsonbIteratorInit(c);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (tok == WJB_KEY)
+			(*keys)[i] = v;
+		else if (tok == WJB_VALUE)
+			(*vals)[i++] = v;
+	}
+	Assert(i == n);
+	return i;
+}
+
+
+/* The elements of an array container, in a palloc'd array; returns how many. */
+int
+CourierJsonbArrayElements(JsonbContainer *c, JsonbValue **elems)
+{
+	int			n = JsonContainerSize(c);
+	int			i = 0;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	*elems = palloc(sizeof(JsonbValue) * Max(n, 1));
+	it = JsonbIteratorInit(c);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (tok == WJB_ELEM)
+			(*elems)[i++] = v;
+	}
+	Assert(i == n);
+	return i;
 }

@@ -26,5 +26,19 @@ extern JsonbValue *CourierJsonbAsValue(Jsonb *doc, JsonbValue *v);
 
 /* The value of key in an object container, or NULL. */
 extern JsonbValue *CourierJsonbField(JsonbContainer *c, const char *key);
+/* The key/value pairs of an object container, in palloc'd arrays; their number. */
+extern int	CourierJsonbObjectPairs(JsonbContainer *c, JsonbValue **keys, JsonbValue **vals);
+/* The elements of an array container, in a palloc'd array; their number. */
+extern int	CourierJsonbArrayElements(JsonbContainer *c, JsonbValue **elems);
+/* Is v an object (object true) or an array (false) container?  Inline:
+ * pattern matching asks it of every value it looks at. */
+static inline bool
+CourierJsonbIsContainer(const JsonbValue *v, bool object)
+{
+	if (v->type != jbvBinary)
+		return false;
+	return object ? JsonContainerIsObject(v->val.binary.data)
+		: JsonContainerIsArray(v->val.binary.data);
+}
 
 #endif							/* COURIER_JSONB_BUILD_H */

@@ -68,6 +68,7 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
+#include "jsonb_build.h"
 #include "pg_courier.h"
 #include "pattern.h"
 #include "pattern_int.h"
@@ -154,62 +155,8 @@ IsOperatorName(const JsonbValue *key)
 	return false;
 }
 
-static bool
-IsContainer(const JsonbValue *v, bool object)
-{
-	if (v->type != jbvBinary)
-		return false;
-	return object ? JsonContainerIsObject(v->val.binary.data)
-		: JsonContainerIsArray(v->val.binary.data);
-}
-
-#define IsObject(v) IsContainer((v), true)
-#define IsArray(v)	IsContainer((v), false)
-
-/* The key/value pairs of an object, nested containers as jbvBinary. */
-static int
-ObjectPairs(JsonbContainer *c, JsonbValue **keys, JsonbValue **vals)
-{
-	int			n = JsonContainerSize(c);
-	int			i = 0;
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-
-	*keys = palloc(sizeof(JsonbValue) * Max(n, 1));
-	*vals = palloc(sizeof(JsonbValue) * Max(n, 1));
-	it = JsonbIteratorInit(c);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-			(*keys)[i] = v;
-		else if (tok == WJB_VALUE)
-			(*vals)[i++] = v;
-	}
-	Assert(i == n);
-	return i;
-}
-
-/* The elements of an array, nested containers as jbvBinary. */
-static int
-ArrayElements(JsonbContainer *c, JsonbValue **elems)
-{
-	int			n = JsonContainerSize(c);
-	int			i = 0;
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-
-	*elems = palloc(sizeof(JsonbValue) * Max(n, 1));
-	it = JsonbIteratorInit(c);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_ELEM)
-			(*elems)[i++] = v;
-	}
-	Assert(i == n);
-	return i;
-}
+#define IsObject(v) CourierJsonbIsContainer((v), true)
+#define IsArray(v)	CourierJsonbIsContainer((v), false)
 
 /* A JSON value as text, for messages. */
 static char *
@@ -343,7 +290,7 @@ StringList(const JsonbValue *v, JsonbValue **elems, int *n)
 	}
 	if (!IsArray(v))
 		return false;
-	*n = ArrayElements(v->val.binary.data, elems);
+	*n = CourierJsonbArrayElements(v->val.binary.data, elems);
 	for (i = 0; i < *n; i++)
 		if ((*elems)[i].type != jbvString)
 			return false;
@@ -587,7 +534,7 @@ CompileNumeric(CompileState *cs, const JsonbValue *v, PatCond *c)
 	if (!IsArray(v))
 		PatternError(cs, "Write for example {\"numeric\": [\">\", 0, \"<=\", 5]}.",
 					 "value of numeric must be an array, not %s", ValueKind(v));
-	n = ArrayElements(v->val.binary.data, &e);
+	n = CourierJsonbArrayElements(v->val.binary.data, &e);
 	if (n == 0)
 		PatternError(cs, NULL, "numeric must not be an empty array");
 
@@ -649,7 +596,7 @@ CompileAnythingBut(CompileState *cs, const JsonbValue *v, PatCond *c)
 	}
 	else if (IsArray(v))
 	{
-		n = ArrayElements(v->val.binary.data, &e);
+		n = CourierJsonbArrayElements(v->val.binary.data, &e);
 		if (n == 0)
 			PatternError(cs, NULL, "empty arrays are not allowed in anything-but");
 	}
@@ -660,7 +607,7 @@ CompileAnythingBut(CompileState *cs, const JsonbValue *v, PatCond *c)
 		const char *op;
 		bool		prefix_like;
 
-		n = ObjectPairs(v->val.binary.data, &keys, &vals);
+		n = CourierJsonbObjectPairs(v->val.binary.data, &keys, &vals);
 		if (n != 1)
 			PatternError(cs, NULL, "anything-but takes an object with exactly one key, not %d", n);
 		if (cs->sns && !StrEq(&keys[0], "prefix"))
@@ -752,7 +699,7 @@ CompileMatchExpression(CompileState *cs, JsonbContainer *obj, PatCond *c)
 	int			n;
 	int			i;
 
-	n = ObjectPairs(obj, &keys, &vals);
+	n = CourierJsonbObjectPairs(obj, &keys, &vals);
 	if (n == 0)
 		PatternError(cs, NULL, "empty match expression");
 	if (n > 1)
@@ -777,7 +724,7 @@ CompileMatchExpression(CompileState *cs, JsonbContainer *obj, PatCond *c)
 			JsonbValue *ik;
 			JsonbValue *iv;
 
-			if (ObjectPairs(val->val.binary.data, &ik, &iv) != 1 ||
+			if (CourierJsonbObjectPairs(val->val.binary.data, &ik, &iv) != 1 ||
 				!StrEq(&ik[0], "equals-ignore-case"))
 				PatternError(cs, NULL, "unsupported %s pattern: only equals-ignore-case may be nested in %s",
 							 op, op);
@@ -857,7 +804,7 @@ CompileField(CompileState *cs, JsonbContainer *list)
 	int			i;
 	int			nsegs = 1;
 
-	n = ArrayElements(list, &e);
+	n = CourierJsonbArrayElements(list, &e);
 	if (n == 0)
 		PatternError(cs, "A leaf lists the values or match expressions it accepts; list at least one.",
 					 "empty arrays are not allowed");
@@ -954,7 +901,7 @@ IsOrGroup(const JsonbValue *key, const JsonbValue *val)
 
 	if (!StrEq(key, "$or") || !IsArray(val))
 		return false;
-	n = ArrayElements(val->val.binary.data, &e);
+	n = CourierJsonbArrayElements(val->val.binary.data, &e);
 	if (n < 2)
 		return false;
 	for (i = 0; i < n; i++)
@@ -966,7 +913,7 @@ IsOrGroup(const JsonbValue *key, const JsonbValue *val)
 
 		if (!IsObject(&e[i]))
 			return false;
-		nkeys = ObjectPairs(e[i].val.binary.data, &keys, &vals);
+		nkeys = CourierJsonbObjectPairs(e[i].val.binary.data, &keys, &vals);
 		for (j = 0; j < nkeys; j++)
 			if (IsOperatorName(&keys[j]))
 				return false;
@@ -984,7 +931,7 @@ CompileObject(CompileState *cs, JsonbContainer *obj)
 	int			n;
 	int			i;
 
-	n = ObjectPairs(obj, &keys, &vals);
+	n = CourierJsonbObjectPairs(obj, &keys, &vals);
 	if (n == 0)
 		PatternError(cs, "Leave the key out to accept any value.",
 					 "empty objects are not allowed");
@@ -1010,7 +957,7 @@ CompileObject(CompileState *cs, JsonbContainer *obj)
 			int			b;
 			int			or_len = cs->where.len;
 
-			nbranches = ArrayElements(val->val.binary.data, &branches);
+			nbranches = CourierJsonbArrayElements(val->val.binary.data, &branches);
 			for (b = 0; b < nbranches; b++)
 			{
 				appendStringInfo(&cs->where, "[%d]", b);
@@ -1078,7 +1025,7 @@ SnsComplexity(CompileState *cs, JsonbContainer *obj, int depth)
 	int			i;
 
 	check_stack_depth();
-	n = ObjectPairs(obj, &keys, &vals);
+	n = CourierJsonbObjectPairs(obj, &keys, &vals);
 	for (i = 0; i < n; i++)
 	{
 		JsonbValue *key = &keys[i];
@@ -1098,7 +1045,7 @@ SnsComplexity(CompileState *cs, JsonbContainer *obj, int depth)
 			int			or_len = cs->where.len;
 			double		sum = 0;
 
-			nbranches = ArrayElements(val->val.binary.data, &branches);
+			nbranches = CourierJsonbArrayElements(val->val.binary.data, &branches);
 			for (b = 0; b < nbranches; b++)
 			{
 				appendStringInfo(&cs->where, "[%d]", b);
