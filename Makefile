@@ -47,7 +47,8 @@ OBJS = \
 	src/schema.o \
 	src/schema_compat.o \
 	src/context.o \
-	src/outbox.o
+	src/outbox.o \
+	src/grants.o
 
 # Order matters: later parts use objects created by earlier ones.
 SQL_PARTS = \
@@ -71,6 +72,7 @@ SQL_PARTS = \
 	sql/parts/89_outbox.sql \
 	sql/parts/91_schemas.sql \
 	sql/parts/96_operations.sql \
+	sql/parts/97_grants.sql \
 	sql/parts/90_privileges.sql
 
 INSTALL_SQL = sql/$(EXTENSION)--$(EXTVERSION).sql

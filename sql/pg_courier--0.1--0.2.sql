@@ -155,14 +155,33 @@ BEGIN
 END
 $$;
 
--- Internal: append to the audit trail.
+-- Internal: who the running call acts for: its caller, also while a call
+-- that a courier grant covers runs as the extension's owner (src/grants.c).
+CREATE FUNCTION courier._acting_role()
+RETURNS name
+AS 'MODULE_PATHNAME', 'courier_acting_role'
+LANGUAGE C VOLATILE;
+
+-- Internal, for row-level security (sql/parts/97_grants.sql): whether the
+-- current role is bound to no tenant, and the tenants it is bound to.
+CREATE FUNCTION courier._tenant_unbound()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'courier_tenant_unbound'
+LANGUAGE C STABLE;
+
+CREATE FUNCTION courier._bound_tenants()
+RETURNS text[]
+AS 'MODULE_PATHNAME', 'courier_bound_tenants'
+LANGUAGE C STABLE;
+
+-- Internal: append to the audit trail, in the name of the role acting.
 CREATE FUNCTION courier._audit(action text, object_kind text, object_name text, details jsonb)
 RETURNS void
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    INSERT INTO courier.audit_log (at, action, object_kind, object_name, details)
-    VALUES (courier.now(), action, object_kind, object_name, details)
+    INSERT INTO courier.audit_log (at, current_role_name, action, object_kind, object_name, details)
+    VALUES (courier.now(), courier._acting_role(), action, object_kind, object_name, details)
 $$;
 
 CREATE FUNCTION courier.create_queue(
@@ -227,7 +246,7 @@ $$;
 COMMENT ON FUNCTION courier.create_queue(text, interval, interval, interval, integer, boolean, boolean, interval, text, integer) IS
     'create a standard or FIFO queue, optionally with a dead-letter queue';
 
-CREATE FUNCTION courier.alter_queue(
+CREATE FUNCTION courier._alter_queue(
     queue_name          text,
     visibility_timeout  interval DEFAULT NULL,
     delay               interval DEFAULT NULL,
@@ -248,24 +267,24 @@ BEGIN
     PERFORM courier._check_queue_attributes(visibility_timeout, delay, retention, max_message_bytes);
 
     SELECT * INTO q FROM courier.queues AS c
-     WHERE c.queue_name = alter_queue.queue_name FOR UPDATE;
+     WHERE c.queue_name = _alter_queue.queue_name FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'queue "%" does not exist', queue_name
             USING ERRCODE = 'undefined_object';
     END IF;
-    q.visibility_timeout := coalesce(alter_queue.visibility_timeout, q.visibility_timeout);
-    q.delay := coalesce(alter_queue.delay, q.delay);
-    q.retention := coalesce(alter_queue.retention, q.retention);
-    q.max_message_bytes := coalesce(alter_queue.max_message_bytes, q.max_message_bytes);
-    q.content_based_dedup := coalesce(alter_queue.content_based_dedup, q.content_based_dedup);
-    q.dedup_window := coalesce(alter_queue.dedup_window, q.dedup_window);
-    IF alter_queue.dead_letter_queue = '' THEN
+    q.visibility_timeout := coalesce(_alter_queue.visibility_timeout, q.visibility_timeout);
+    q.delay := coalesce(_alter_queue.delay, q.delay);
+    q.retention := coalesce(_alter_queue.retention, q.retention);
+    q.max_message_bytes := coalesce(_alter_queue.max_message_bytes, q.max_message_bytes);
+    q.content_based_dedup := coalesce(_alter_queue.content_based_dedup, q.content_based_dedup);
+    q.dedup_window := coalesce(_alter_queue.dedup_window, q.dedup_window);
+    IF _alter_queue.dead_letter_queue = '' THEN
         -- '' removes the redrive policy, as in SQS
         q.dead_letter_queue := NULL;
         q.max_receive_count := NULL;
     ELSE
-        q.dead_letter_queue := coalesce(alter_queue.dead_letter_queue, q.dead_letter_queue);
-        q.max_receive_count := coalesce(alter_queue.max_receive_count, q.max_receive_count);
+        q.dead_letter_queue := coalesce(_alter_queue.dead_letter_queue, q.dead_letter_queue);
+        q.max_receive_count := coalesce(_alter_queue.max_receive_count, q.max_receive_count);
     END IF;
     q.updated_at := courier.now();
     PERFORM courier._check_queue_policy(q);
@@ -276,13 +295,27 @@ BEGIN
            content_based_dedup = q.content_based_dedup, dedup_window = q.dedup_window,
            dead_letter_queue = q.dead_letter_queue, max_receive_count = q.max_receive_count,
            updated_at = q.updated_at
-     WHERE c.queue_name = alter_queue.queue_name;
+     WHERE c.queue_name = _alter_queue.queue_name;
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.alter_queue(
+    queue_name          text,
+    visibility_timeout  interval DEFAULT NULL,
+    delay               interval DEFAULT NULL,
+    retention           interval DEFAULT NULL,
+    max_message_bytes   integer  DEFAULT NULL,
+    content_based_dedup boolean  DEFAULT NULL,
+    dedup_window        interval DEFAULT NULL,
+    dead_letter_queue   text     DEFAULT NULL,
+    max_receive_count   integer  DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.alter_queue(text, interval, interval, interval, integer, boolean, interval, text, integer) IS
     'change queue attributes; a null argument leaves that attribute unchanged, dead_letter_queue => '''' removes the redrive policy';
 
-CREATE OR REPLACE FUNCTION courier.drop_queue(queue_name text, if_exists boolean DEFAULT false)
+CREATE FUNCTION courier._drop_queue(queue_name text, if_exists boolean DEFAULT false)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -305,7 +338,7 @@ BEGIN
     END IF;
     PERFORM courier._lock_queue(queue_name, true);
 
-    DELETE FROM courier.queues AS q WHERE q.queue_name = drop_queue.queue_name;
+    DELETE FROM courier.queues AS q WHERE q.queue_name = _drop_queue.queue_name;
     IF NOT FOUND THEN
         IF if_exists THEN
             RETURN false;
@@ -316,26 +349,31 @@ BEGIN
     -- Checked after the DELETE, which waited for anyone pinning this queue as
     -- their dead-letter queue, so this new statement sees them.
     SELECT string_agg(format('"%s"', q.queue_name), ', ' ORDER BY q.queue_name) INTO users
-      FROM courier.queues AS q WHERE q.dead_letter_queue = drop_queue.queue_name;
+      FROM courier.queues AS q WHERE q.dead_letter_queue = _drop_queue.queue_name;
     IF users IS NOT NULL THEN
         RAISE EXCEPTION 'queue "%" is the dead-letter queue of %', queue_name, users
             USING ERRCODE = 'dependent_objects_still_exist',
                   HINT = 'Remove their redrive policy first: courier.alter_queue(name, dead_letter_queue => '''').';
     END IF;
     -- Groups first: receivers lock a group before its messages.
-    DELETE FROM courier.message_groups AS g WHERE g.queue_name = drop_queue.queue_name;
-    DELETE FROM courier.messages AS m WHERE m.queue_name = drop_queue.queue_name;
+    DELETE FROM courier.message_groups AS g WHERE g.queue_name = _drop_queue.queue_name;
+    DELETE FROM courier.messages AS m WHERE m.queue_name = _drop_queue.queue_name;
     GET DIAGNOSTICS n = ROW_COUNT;
-    DELETE FROM courier.dedup AS d WHERE d.queue_name = drop_queue.queue_name;
+    DELETE FROM courier.dedup AS d WHERE d.queue_name = _drop_queue.queue_name;
     PERFORM courier._forget_stats('queue', queue_name);
     PERFORM courier._audit('drop_queue', 'queue', queue_name, jsonb_build_object('messages', n));
     RETURN true;
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE OR REPLACE FUNCTION courier.drop_queue(queue_name text, if_exists boolean DEFAULT false)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.drop_queue(text, boolean) IS
     'drop a queue and every message in it';
 
-CREATE OR REPLACE FUNCTION courier.purge_queue(queue_name text)
+CREATE FUNCTION courier._purge_queue(queue_name text)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -344,21 +382,26 @@ DECLARE
     n bigint;
 BEGIN
     PERFORM courier._require('queue_name', queue_name IS NULL);
-    PERFORM 1 FROM courier.queues AS q WHERE q.queue_name = purge_queue.queue_name;
+    PERFORM 1 FROM courier.queues AS q WHERE q.queue_name = _purge_queue.queue_name;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'queue "%" does not exist', queue_name
             USING ERRCODE = 'undefined_object';
     END IF;
     -- Groups first: receivers lock a group before its messages.
-    DELETE FROM courier.message_groups AS g WHERE g.queue_name = purge_queue.queue_name;
-    DELETE FROM courier.messages AS m WHERE m.queue_name = purge_queue.queue_name;
+    DELETE FROM courier.message_groups AS g WHERE g.queue_name = _purge_queue.queue_name;
+    DELETE FROM courier.messages AS m WHERE m.queue_name = _purge_queue.queue_name;
     GET DIAGNOSTICS n = ROW_COUNT;
     -- As in SQS, a purge also forgets the deduplication history.
-    DELETE FROM courier.dedup AS d WHERE d.queue_name = purge_queue.queue_name;
+    DELETE FROM courier.dedup AS d WHERE d.queue_name = _purge_queue.queue_name;
     PERFORM courier._audit('purge_queue', 'queue', queue_name, jsonb_build_object('messages', n));
     RETURN n;
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE OR REPLACE FUNCTION courier.purge_queue(queue_name text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.purge_queue(text) IS
     'delete every message of a queue (visible, in flight and delayed) and its dedup history; returns how many';
 
@@ -443,16 +486,27 @@ SELECT m.queue_name              AS dead_letter_queue,
        m.headers,
        m.payload
   FROM courier.messages AS m
- WHERE m.dead_lettered_at IS NOT NULL;
+ WHERE m.dead_lettered_at IS NOT NULL
+   -- a role bound to tenants sees theirs only (docs/security.md#tenants)
+   AND ((SELECT courier._tenant_unbound())
+        OR m.tenant_id = ANY ((SELECT courier._bound_tenants())::text[]));
 COMMENT ON VIEW courier.dead_letters IS
     'messages moved to a dead-letter queue, with the evidence of why: source queue, deliveries, last error';
 
-CREATE FUNCTION courier.redrive(
+CREATE FUNCTION courier._redrive(
     dead_letter_queue   text,
     destination         text DEFAULT NULL,
     max_messages        integer DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'courier_redrive'
+LANGUAGE C VOLATILE;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.redrive(
+    dead_letter_queue   text,
+    destination         text DEFAULT NULL,
+    max_messages        integer DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'courier_guarded'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.redrive(text, text, integer) IS
     'move up to max_messages dead letters back to their source queue (or to destination) as new messages; returns how many moved';
@@ -846,7 +900,7 @@ $$;
 COMMENT ON FUNCTION courier.create_topic(text, boolean, boolean) IS
     'create a standard or FIFO topic';
 
-CREATE FUNCTION courier.drop_topic(topic_name text, if_exists boolean DEFAULT false)
+CREATE FUNCTION courier._drop_topic(topic_name text, if_exists boolean DEFAULT false)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -859,8 +913,8 @@ BEGIN
     -- Waits for publishers in progress; later ones find no topic.
     PERFORM courier._lock_topic(topic_name, true);
     SELECT array_agg(s.subscription_id ORDER BY s.subscription_id) INTO ids
-      FROM courier.subscriptions AS s WHERE s.topic_name = drop_topic.topic_name;
-    DELETE FROM courier.topics AS t WHERE t.topic_name = drop_topic.topic_name;
+      FROM courier.subscriptions AS s WHERE s.topic_name = _drop_topic.topic_name;
+    DELETE FROM courier.topics AS t WHERE t.topic_name = _drop_topic.topic_name;
     IF NOT FOUND THEN
         IF if_exists THEN
             RETURN false;
@@ -874,10 +928,15 @@ BEGIN
     RETURN true;
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.drop_topic(topic_name text, if_exists boolean DEFAULT false)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.drop_topic(text, boolean) IS
     'drop a topic and its subscriptions (messages already delivered stay in their queues)';
 
-CREATE FUNCTION courier.subscribe(
+CREATE FUNCTION courier._subscribe(
     topic_name      text,
     queue_name      text,
     filter_policy   jsonb   DEFAULT NULL,
@@ -901,14 +960,14 @@ BEGIN
 
     PERFORM courier._lock_topic(topic_name, true);
     SELECT * INTO t FROM courier.topics AS c
-     WHERE c.topic_name = subscribe.topic_name FOR UPDATE;
+     WHERE c.topic_name = _subscribe.topic_name FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'topic "%" does not exist', topic_name
             USING ERRCODE = 'undefined_object',
                   HINT = 'Create it first with courier.create_topic().';
     END IF;
     SELECT q.fifo INTO queue_fifo FROM courier.queues AS q
-     WHERE q.queue_name = subscribe.queue_name FOR KEY SHARE;
+     WHERE q.queue_name = _subscribe.queue_name FOR KEY SHARE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'queue "%" does not exist', queue_name
             USING ERRCODE = 'undefined_object',
@@ -930,11 +989,11 @@ BEGIN
     -- As in SNS, subscribing again with the same attributes returns the
     -- existing subscription.
     SELECT * INTO s FROM courier.subscriptions AS c
-     WHERE c.topic_name = subscribe.topic_name AND c.queue_name = subscribe.queue_name;
+     WHERE c.topic_name = _subscribe.topic_name AND c.queue_name = _subscribe.queue_name;
     IF FOUND THEN
-        IF s.filter_policy IS NOT DISTINCT FROM subscribe.filter_policy
-           AND s.filter_scope = subscribe.filter_scope
-           AND s.raw_delivery = subscribe.raw_delivery THEN
+        IF s.filter_policy IS NOT DISTINCT FROM _subscribe.filter_policy
+           AND s.filter_scope = _subscribe.filter_scope
+           AND s.raw_delivery = _subscribe.raw_delivery THEN
             RETURN s.subscription_id;
         END IF;
         RAISE EXCEPTION 'queue "%" is already subscribed to topic "%" with different attributes',
@@ -950,11 +1009,11 @@ BEGIN
     INSERT INTO courier.subscriptions AS c
            (subscription_id, created_at, raw_delivery, topic_name, queue_name,
             filter_scope, filter_policy)
-    VALUES (id, courier.now(), subscribe.raw_delivery, subscribe.topic_name,
-            subscribe.queue_name, subscribe.filter_scope, subscribe.filter_policy);
+    VALUES (id, courier.now(), _subscribe.raw_delivery, _subscribe.topic_name,
+            _subscribe.queue_name, _subscribe.filter_scope, _subscribe.filter_policy);
     UPDATE courier.topics AS c
        SET version = nextval('courier.subscription_id_seq'), updated_at = courier.now()
-     WHERE c.topic_name = subscribe.topic_name;
+     WHERE c.topic_name = _subscribe.topic_name;
     PERFORM courier._audit('subscribe', 'topic', topic_name,
                            jsonb_build_object('subscription_id', id, 'queue', queue_name,
                                               'filter_policy', filter_policy,
@@ -963,10 +1022,20 @@ BEGIN
     RETURN id;
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.subscribe(
+    topic_name      text,
+    queue_name      text,
+    filter_policy   jsonb   DEFAULT NULL,
+    filter_scope    text    DEFAULT 'headers',
+    raw_delivery    boolean DEFAULT true)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.subscribe(text, text, jsonb, text, boolean) IS
     'subscribe a queue to a topic, with an optional SNS filter policy on headers or payload; returns the subscription id';
 
-CREATE FUNCTION courier.unsubscribe(subscription_id bigint)
+CREATE FUNCTION courier._unsubscribe(subscription_id bigint)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -976,11 +1045,11 @@ DECLARE
 BEGIN
     PERFORM courier._require('subscription_id', subscription_id IS NULL);
     SELECT * INTO s FROM courier.subscriptions AS c
-     WHERE c.subscription_id = unsubscribe.subscription_id;
+     WHERE c.subscription_id = _unsubscribe.subscription_id;
     IF FOUND THEN
         PERFORM courier._lock_topic(s.topic_name, true);
         DELETE FROM courier.subscriptions AS c
-         WHERE c.topic_name = s.topic_name AND c.subscription_id = unsubscribe.subscription_id;
+         WHERE c.topic_name = s.topic_name AND c.subscription_id = _unsubscribe.subscription_id;
     END IF;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'subscription % does not exist', subscription_id
@@ -996,6 +1065,11 @@ BEGIN
                                               'queue', s.queue_name));
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.unsubscribe(subscription_id bigint)
+RETURNS void
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.unsubscribe(bigint) IS
     'remove a subscription; messages already delivered stay in the queue';
 
@@ -1329,7 +1403,7 @@ END
 $$;
 COMMENT ON FUNCTION courier.create_bus(text) IS 'create an event bus';
 
-CREATE FUNCTION courier.drop_bus(bus_name text, if_exists boolean DEFAULT false)
+CREATE FUNCTION courier._drop_bus(bus_name text, if_exists boolean DEFAULT false)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -1343,7 +1417,7 @@ BEGIN
     PERFORM courier._require('if_exists', if_exists IS NULL);
     -- Waits for put_events() in progress; later ones find no bus.
     PERFORM courier._lock_bus(bus_name, true);
-    PERFORM 1 FROM courier.buses AS b WHERE b.bus_name = drop_bus.bus_name FOR UPDATE;
+    PERFORM 1 FROM courier.buses AS b WHERE b.bus_name = _drop_bus.bus_name FOR UPDATE;
     IF NOT FOUND THEN
         IF if_exists THEN
             RETURN false;
@@ -1352,23 +1426,23 @@ BEGIN
             USING ERRCODE = 'undefined_object';
     END IF;
     IF EXISTS (SELECT 1 FROM courier.targets AS t
-                WHERE t.target_bus = drop_bus.bus_name AND t.bus_name <> drop_bus.bus_name) THEN
+                WHERE t.target_bus = _drop_bus.bus_name AND t.bus_name <> _drop_bus.bus_name) THEN
         RAISE EXCEPTION 'bus "%" is the target of rules on other buses', bus_name
             USING ERRCODE = 'dependent_objects_still_exist',
                   DETAIL = (SELECT string_agg(format('%s/%s target %s', t.bus_name, t.rule_name, t.target_id), ', '
                                               ORDER BY t.bus_name, t.rule_name, t.target_id)
                               FROM courier.targets AS t
-                             WHERE t.target_bus = drop_bus.bus_name AND t.bus_name <> drop_bus.bus_name),
+                             WHERE t.target_bus = _drop_bus.bus_name AND t.bus_name <> _drop_bus.bus_name),
                   HINT = 'Remove those targets first with courier.remove_target().';
     END IF;
     SELECT array_agg(r.rule_id ORDER BY r.rule_id) INTO rule_ids
-      FROM courier.rules AS r WHERE r.bus_name = drop_bus.bus_name;
+      FROM courier.rules AS r WHERE r.bus_name = _drop_bus.bus_name;
     SELECT array_agg(t.target_key ORDER BY t.target_key) INTO target_keys
-      FROM courier.targets AS t WHERE t.bus_name = drop_bus.bus_name;
-    DELETE FROM courier.bus_deliveries AS d WHERE d.bus_name = drop_bus.bus_name;
+      FROM courier.targets AS t WHERE t.bus_name = _drop_bus.bus_name;
+    DELETE FROM courier.bus_deliveries AS d WHERE d.bus_name = _drop_bus.bus_name;
     GET DIAGNOSTICS pending = ROW_COUNT;
     PERFORM courier._drop_bus_archives(bus_name);
-    DELETE FROM courier.buses AS b WHERE b.bus_name = drop_bus.bus_name;
+    DELETE FROM courier.buses AS b WHERE b.bus_name = _drop_bus.bus_name;
     PERFORM courier._forget_bus_stats('rule', i) FROM unnest(rule_ids) AS i;
     PERFORM courier._forget_bus_stats('target', i) FROM unnest(target_keys) AS i;
     PERFORM courier._audit('drop_bus', 'bus', bus_name,
@@ -1377,6 +1451,11 @@ BEGIN
     RETURN true;
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.drop_bus(bus_name text, if_exists boolean DEFAULT false)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.drop_bus(text, boolean) IS
     'drop a bus with its rules, targets, pending deliveries and archives';
 
@@ -1393,7 +1472,7 @@ AS $$
 $$;
 COMMENT ON FUNCTION courier.list_buses() IS 'the buses, with how many rules and archives each has';
 
-CREATE FUNCTION courier.put_rule(
+CREATE FUNCTION courier._put_rule(
     bus_name        text,
     rule_name       text,
     event_pattern   jsonb,
@@ -1427,15 +1506,15 @@ BEGIN
     PERFORM courier._check_event_pattern(event_pattern);
     b := courier._bus_for_change(bus_name);
     SELECT r.rule_id INTO id FROM courier.rules AS r
-     WHERE r.bus_name = put_rule.bus_name AND r.rule_name = put_rule.rule_name;
+     WHERE r.bus_name = _put_rule.bus_name AND r.rule_name = _put_rule.rule_name;
     IF FOUND THEN
         -- PutRule replaces the rule; its targets stay.
         UPDATE courier.rules AS r
-           SET event_pattern = put_rule.event_pattern, enabled = put_rule.enabled,
-               description = put_rule.description, updated_at = ts
-         WHERE r.bus_name = put_rule.bus_name AND r.rule_name = put_rule.rule_name;
+           SET event_pattern = _put_rule.event_pattern, enabled = _put_rule.enabled,
+               description = _put_rule.description, updated_at = ts
+         WHERE r.bus_name = _put_rule.bus_name AND r.rule_name = _put_rule.rule_name;
     ELSE
-        IF (SELECT count(*) FROM courier.rules AS r WHERE r.bus_name = put_rule.bus_name)
+        IF (SELECT count(*) FROM courier.rules AS r WHERE r.bus_name = _put_rule.bus_name)
            >= max_rules THEN
             RAISE EXCEPTION 'bus "%" already has % rules', bus_name, max_rules
                 USING ERRCODE = 'program_limit_exceeded',
@@ -1445,8 +1524,8 @@ BEGIN
         created := true;
         INSERT INTO courier.rules AS r
                (rule_id, created_at, updated_at, enabled, bus_name, rule_name, event_pattern, description)
-        VALUES (id, ts, ts, put_rule.enabled, put_rule.bus_name, put_rule.rule_name,
-                put_rule.event_pattern, put_rule.description);
+        VALUES (id, ts, ts, _put_rule.enabled, _put_rule.bus_name, _put_rule.rule_name,
+                _put_rule.event_pattern, _put_rule.description);
     END IF;
     PERFORM courier._bump_bus(bus_name);
     PERFORM courier._audit('put_rule', 'bus', bus_name,
@@ -1455,6 +1534,16 @@ BEGIN
     RETURN id;
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.put_rule(
+    bus_name        text,
+    rule_name       text,
+    event_pattern   jsonb,
+    enabled         boolean DEFAULT true,
+    description     text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.put_rule(text, text, jsonb, boolean, text) IS
     'create or replace a rule (an EventBridge event pattern) on a bus; returns the rule id';
 
@@ -1480,22 +1569,32 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION courier.enable_rule(bus_name text, rule_name text)
+CREATE FUNCTION courier._enable_rule(bus_name text, rule_name text)
 RETURNS void
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT courier._set_rule_enabled(bus_name, rule_name, true) $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.enable_rule(bus_name text, rule_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.enable_rule(text, text) IS 'let a rule match events again';
 
-CREATE FUNCTION courier.disable_rule(bus_name text, rule_name text)
+CREATE FUNCTION courier._disable_rule(bus_name text, rule_name text)
 RETURNS void
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT courier._set_rule_enabled(bus_name, rule_name, false) $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.disable_rule(bus_name text, rule_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.disable_rule(text, text) IS
     'stop a rule from matching events (its targets and pending deliveries stay)';
 
-CREATE FUNCTION courier.delete_rule(bus_name text, rule_name text, force boolean DEFAULT false)
+CREATE FUNCTION courier._delete_rule(bus_name text, rule_name text, force boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -1510,14 +1609,14 @@ BEGIN
     PERFORM courier._lock_bus(bus_name, true);
     PERFORM courier._bus_for_change(bus_name);
     SELECT r.rule_id INTO id FROM courier.rules AS r
-     WHERE r.bus_name = delete_rule.bus_name AND r.rule_name = delete_rule.rule_name;
+     WHERE r.bus_name = _delete_rule.bus_name AND r.rule_name = _delete_rule.rule_name;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'rule "%" does not exist on bus "%"', rule_name, bus_name
             USING ERRCODE = 'undefined_object',
                   HINT = 'courier.list_rules(bus_name) shows the rules there are.';
     END IF;
     SELECT array_agg(t.target_key ORDER BY t.target_key) INTO keys FROM courier.targets AS t
-     WHERE t.bus_name = delete_rule.bus_name AND t.rule_name = delete_rule.rule_name;
+     WHERE t.bus_name = _delete_rule.bus_name AND t.rule_name = _delete_rule.rule_name;
     IF keys IS NOT NULL AND NOT force THEN
         -- As EventBridge: a rule with targets cannot be deleted.
         RAISE EXCEPTION 'rule "%" on bus "%" still has targets', rule_name, bus_name
@@ -1525,10 +1624,10 @@ BEGIN
                   HINT = 'Remove them first with courier.remove_target(), or pass force => true.';
     END IF;
     DELETE FROM courier.bus_deliveries AS d
-     WHERE d.bus_name = delete_rule.bus_name AND d.target_key = ANY (keys);
+     WHERE d.bus_name = _delete_rule.bus_name AND d.target_key = ANY (keys);
     GET DIAGNOSTICS pending = ROW_COUNT;
     DELETE FROM courier.rules AS r
-     WHERE r.bus_name = delete_rule.bus_name AND r.rule_name = delete_rule.rule_name;
+     WHERE r.bus_name = _delete_rule.bus_name AND r.rule_name = _delete_rule.rule_name;
     PERFORM courier._bump_bus(bus_name);
     PERFORM courier._forget_bus_stats('rule', id);
     PERFORM courier._forget_bus_stats('target', k) FROM unnest(keys) AS k;
@@ -1537,6 +1636,11 @@ BEGIN
                                               'pending_deliveries_dropped', pending));
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.delete_rule(bus_name text, rule_name text, force boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.delete_rule(text, text, boolean) IS
     'delete a rule; one with targets only with force => true (its targets and pending deliveries go too)';
 
@@ -1563,7 +1667,7 @@ END
 $$;
 COMMENT ON FUNCTION courier.list_rules(text) IS 'the rules of a bus';
 
-CREATE FUNCTION courier.put_target(
+CREATE FUNCTION courier._put_target(
     bus_name            text,
     rule_name           text,
     target_id           text,
@@ -1653,7 +1757,7 @@ BEGIN
     t.target_id := target_id;
     t.target := target;
     t.kind := kind;
-    t.run_as := current_user;
+    t.run_as := courier._acting_role();
     t.input := input;
     t.input_path := input_path;
     t.input_transformer := input_transformer;
@@ -1708,7 +1812,7 @@ BEGIN
                 USING ERRCODE = 'undefined_function',
                       HINT = 'A function target is function:SCHEMA.NAME of a function that takes one jsonb argument.';
         END;
-        IF NOT has_function_privilege(fn, 'EXECUTE') THEN
+        IF NOT has_function_privilege(courier._acting_role(), fn, 'EXECUTE') THEN
             RAISE EXCEPTION 'permission denied for function %', fn
                 USING ERRCODE = 'insufficient_privilege',
                       DETAIL = 'A function target is called as the role that puts the target.';
@@ -1742,17 +1846,39 @@ BEGIN
                   DETAIL = 'Queue, topic and bus targets are delivered in the put_events() transaction: they succeed or the call fails.';
     END IF;
 
+    -- Put through a courier grant on the bus (src/grants.c), the target's
+    -- destination must be one its caller may deliver to as well.
+    IF NOT ((CASE kind WHEN 'queue' THEN courier._may('send', 'queue', dest)
+                      WHEN 'topic' THEN courier._may('publish', 'topic', dest)
+                      WHEN 'bus' THEN courier._may('put_events', 'bus', dest)
+                      WHEN 'state_machine' THEN courier._may('start_execution', 'state_machine', dest)
+                      ELSE true END)
+            OR courier._may('manage', kind, dest))
+       OR NOT (t.dead_letter_queue IS NULL OR courier._may('send', 'queue', t.dead_letter_queue)
+               OR courier._may('manage', 'queue', t.dead_letter_queue)) THEN
+        RAISE EXCEPTION 'permission denied to deliver to %',
+                        (CASE WHEN t.dead_letter_queue IS NOT NULL
+                              AND NOT (courier._may('send', 'queue', t.dead_letter_queue)
+                                       OR courier._may('manage', 'queue', t.dead_letter_queue))
+                             THEN format('dead-letter queue "%s"', t.dead_letter_queue)
+                             ELSE format('%s "%s"', replace(kind, '_', ' '), dest) END)
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('Role "%s" manages bus "%s" through a courier grant, not what the target delivers to.',
+                                  courier._acting_role(), bus_name),
+                  HINT = 'Grant it send, publish, put_events or start_execution on the destination with courier.grant().';
+    END IF;
+
     PERFORM courier._lock_bus(bus_name, true);
     PERFORM courier._bus_for_change(bus_name);
     IF NOT EXISTS (SELECT 1 FROM courier.rules AS r
-                    WHERE r.bus_name = put_target.bus_name AND r.rule_name = put_target.rule_name) THEN
+                    WHERE r.bus_name = _put_target.bus_name AND r.rule_name = _put_target.rule_name) THEN
         RAISE EXCEPTION 'rule "%" does not exist on bus "%"', rule_name, bus_name
             USING ERRCODE = 'undefined_object',
                   HINT = 'Create it first with courier.put_rule().';
     END IF;
     SELECT c.target_key INTO existing FROM courier.targets AS c
-     WHERE c.bus_name = put_target.bus_name AND c.rule_name = put_target.rule_name
-       AND c.target_id = put_target.target_id;
+     WHERE c.bus_name = _put_target.bus_name AND c.rule_name = _put_target.rule_name
+       AND c.target_id = _put_target.target_id;
     IF FOUND THEN
         -- PutTargets replaces a target with the same id; its pending
         -- deliveries keep their place and are made to the new target.
@@ -1760,7 +1886,7 @@ BEGIN
         DELETE FROM courier.targets AS c WHERE c.target_key = existing;
     ELSE
         IF (SELECT count(*) FROM courier.targets AS c
-             WHERE c.bus_name = put_target.bus_name AND c.rule_name = put_target.rule_name) >= 5 THEN
+             WHERE c.bus_name = _put_target.bus_name AND c.rule_name = _put_target.rule_name) >= 5 THEN
             RAISE EXCEPTION 'rule "%" on bus "%" already has 5 targets', rule_name, bus_name
                 USING ERRCODE = 'program_limit_exceeded',
                       HINT = 'Target a topic to fan out to more destinations.';
@@ -1776,10 +1902,24 @@ BEGIN
                                               'dead_letter_queue', t.dead_letter_queue));
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.put_target(
+    bus_name            text,
+    rule_name           text,
+    target_id           text,
+    target              text,
+    input               jsonb DEFAULT NULL,
+    input_path          text DEFAULT NULL,
+    input_transformer   jsonb DEFAULT NULL,
+    retry_policy        jsonb DEFAULT NULL,
+    dead_letter_queue   text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.put_target(text, text, text, text, jsonb, text, jsonb, jsonb, text) IS
     'create or replace a target of a rule: queue:NAME, topic:NAME, bus:NAME or function:SCHEMA.NAME';
 
-CREATE FUNCTION courier.remove_target(bus_name text, rule_name text, target_id text)
+CREATE FUNCTION courier._remove_target(bus_name text, rule_name text, target_id text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -1793,8 +1933,8 @@ BEGIN
     PERFORM courier._lock_bus(bus_name, true);
     PERFORM courier._bus_for_change(bus_name);
     DELETE FROM courier.targets AS t
-     WHERE t.bus_name = remove_target.bus_name AND t.rule_name = remove_target.rule_name
-       AND t.target_id = remove_target.target_id
+     WHERE t.bus_name = _remove_target.bus_name AND t.rule_name = _remove_target.rule_name
+       AND t.target_id = _remove_target.target_id
     RETURNING t.target_key INTO key;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'target "%" of rule "%" does not exist on bus "%"', target_id, rule_name, bus_name
@@ -1803,7 +1943,7 @@ BEGIN
     END IF;
     -- As EventBridge: retries of a removed target are not made.
     DELETE FROM courier.bus_deliveries AS d
-     WHERE d.bus_name = remove_target.bus_name AND d.target_key = key;
+     WHERE d.bus_name = _remove_target.bus_name AND d.target_key = key;
     GET DIAGNOSTICS pending = ROW_COUNT;
     PERFORM courier._bump_bus(bus_name);
     PERFORM courier._forget_bus_stats('target', key);
@@ -1812,6 +1952,11 @@ BEGIN
                                               'pending_deliveries_dropped', pending));
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.remove_target(bus_name text, rule_name text, target_id text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.remove_target(text, text, text) IS
     'remove a target from a rule; its pending deliveries are dropped';
 
@@ -2427,7 +2572,7 @@ BEGIN
            (archive_id, event_start_time, event_end_time, created_at, dry_run, started_by,
             replay_name, archive_name, bus_name, state, rules)
     VALUES (a.archive_id, start_replay.event_start_time, start_replay.event_end_time, ts,
-            start_replay.dry_run, current_user, start_replay.replay_name, a.archive_name,
+            start_replay.dry_run, courier._acting_role(), start_replay.replay_name, a.archive_name,
             a.bus_name, 'STARTING', wanted)
         ON CONFLICT ON CONSTRAINT bus_replays_pkey DO NOTHING;
     IF NOT FOUND THEN
@@ -2968,7 +3113,7 @@ $$;
 COMMENT ON FUNCTION courier.create_state_machine(text, jsonb) IS
     'create a state machine from an Amazon States Language definition (validated); returns its version, 1';
 
-CREATE FUNCTION courier.update_state_machine(state_machine_name text, definition jsonb)
+CREATE FUNCTION courier._update_state_machine(state_machine_name text, definition jsonb)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -2982,7 +3127,7 @@ BEGIN
     PERFORM courier.validate_state_machine_definition(definition);
     UPDATE courier.state_machines AS m
        SET current_version = m.current_version + 1, updated_at = ts
-     WHERE m.state_machine_name = update_state_machine.state_machine_name
+     WHERE m.state_machine_name = _update_state_machine.state_machine_name
     RETURNING m.current_version INTO v;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'state machine "%" does not exist', state_machine_name
@@ -2996,10 +3141,15 @@ BEGIN
     RETURN v;
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.update_state_machine(state_machine_name text, definition jsonb)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.update_state_machine(text, jsonb) IS
     'give a state machine a new definition (a new version); running executions finish on theirs';
 
-CREATE FUNCTION courier.delete_state_machine(state_machine_name text)
+CREATE FUNCTION courier._delete_state_machine(state_machine_name text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -3010,7 +3160,7 @@ DECLARE
 BEGIN
     PERFORM courier._check_state_machine_name(state_machine_name);
     PERFORM 1 FROM courier.state_machines AS m
-     WHERE m.state_machine_name = delete_state_machine.state_machine_name FOR UPDATE;
+     WHERE m.state_machine_name = _delete_state_machine.state_machine_name FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'state machine "%" does not exist', state_machine_name
             USING ERRCODE = 'undefined_object';
@@ -3018,7 +3168,7 @@ BEGIN
     SELECT count(*) FILTER (WHERE e.status = 'RUNNING' AND e.parent_execution_id IS NULL),
            count(*) FILTER (WHERE e.parent_execution_id IS NULL) INTO running, total
       FROM courier.executions AS e
-     WHERE e.state_machine_name = delete_state_machine.state_machine_name;
+     WHERE e.state_machine_name = _delete_state_machine.state_machine_name;
     IF running > 0 THEN
         RAISE EXCEPTION 'state machine "%" has % running executions', state_machine_name, running
             USING ERRCODE = 'object_in_use',
@@ -3026,14 +3176,19 @@ BEGIN
     END IF;
     DELETE FROM courier.execution_events AS h
      WHERE h.execution_id IN (SELECT e.execution_id FROM courier.executions AS e
-                               WHERE e.state_machine_name = delete_state_machine.state_machine_name);
+                               WHERE e.state_machine_name = _delete_state_machine.state_machine_name);
     DELETE FROM courier.state_machines AS m
-     WHERE m.state_machine_name = delete_state_machine.state_machine_name;
+     WHERE m.state_machine_name = _delete_state_machine.state_machine_name;
     PERFORM courier._forget_stats('state_machine', state_machine_name);
     PERFORM courier._audit('delete_state_machine', 'state_machine', state_machine_name,
                            jsonb_build_object('executions', total));
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.delete_state_machine(state_machine_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.delete_state_machine(text) IS
     'delete a state machine with its versions and finished executions (refused while one runs)';
 
@@ -3072,7 +3227,7 @@ AS $$
       FROM e
 $$;
 
-CREATE FUNCTION courier.start_execution(
+CREATE FUNCTION courier._start_execution(
     state_machine_name  text,
     input               jsonb DEFAULT '{}',
     execution_name      text DEFAULT NULL)
@@ -3102,7 +3257,7 @@ BEGIN
                   DETAIL = format('The input has %s characters; at most 262144.', length(input::text));
     END IF;
     SELECT * INTO m FROM courier.state_machines AS c
-     WHERE c.state_machine_name = start_execution.state_machine_name FOR KEY SHARE;
+     WHERE c.state_machine_name = _start_execution.state_machine_name FOR KEY SHARE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'state machine "%" does not exist', state_machine_name
             USING ERRCODE = 'undefined_object',
@@ -3112,15 +3267,15 @@ BEGIN
         -- As StartExecution: the same name and input while it runs returns
         -- the running execution; anything else with that name is an error.
         SELECT * INTO e FROM courier.executions AS c
-         WHERE c.state_machine_name = start_execution.state_machine_name AND c.execution_name = name;
+         WHERE c.state_machine_name = _start_execution.state_machine_name AND c.execution_name = name;
         IF FOUND THEN
-            IF e.status = 'RUNNING' AND e.input = start_execution.input THEN
+            IF e.status = 'RUNNING' AND e.input = _start_execution.input THEN
                 RETURN e.execution_id;
             END IF;
             RAISE EXCEPTION 'execution "%" of state machine "%" already exists', name, state_machine_name
                 USING ERRCODE = 'duplicate_object',
                       DETAIL = format('It is %s%s.', e.status,
-                                      CASE WHEN e.input <> start_execution.input
+                                      CASE WHEN e.input <> _start_execution.input
                                            THEN ', with another input' ELSE '' END),
                       HINT = 'Execution names are unique per state machine; choose another.';
         END IF;
@@ -3137,7 +3292,7 @@ BEGIN
             correlation_id, causation_id, last_event_id)
     VALUES (id, m.state_machine_name, name, m.current_version, 'RUNNING', ts,
             ts + make_interval(secs => (def->>'TimeoutSeconds')::double precision),
-            ts, def->>'StartAt', ts, current_user, input, input,
+            ts, def->>'StartAt', ts, courier._acting_role(), input, input,
             ctx.correlation_id, ctx.causation_id, 1)
         ON CONFLICT ON CONSTRAINT executions_pkey DO NOTHING;
     IF NOT FOUND THEN
@@ -3150,11 +3305,19 @@ BEGIN
            (execution_id, first_event_id, last_event_id, timestamps, types, details)
     VALUES (id, 1, 1, ARRAY[ts], ARRAY['ExecutionStarted'],
             ARRAY[jsonb_build_object('input', input, 'version', m.current_version,
-                                     'name', name, 'startedBy', current_user)]);
+                                     'name', name, 'startedBy', courier._acting_role())]);
     PERFORM courier._wake_executions();
     RETURN id;
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.start_execution(
+    state_machine_name  text,
+    input               jsonb DEFAULT '{}',
+    execution_name      text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.start_execution(text, jsonb, text) IS
     'start an execution in the caller''s transaction (idempotent by name while it runs with the same input); returns its id';
 
@@ -3221,7 +3384,7 @@ AS $$
 $$;
 COMMENT ON FUNCTION courier.list_executions(text, text) IS 'executions, newest first, of one machine or all, of one status or all';
 
-CREATE FUNCTION courier.stop_execution(execution_id bigint, error text DEFAULT NULL, cause text DEFAULT NULL)
+CREATE FUNCTION courier._stop_execution(execution_id bigint, error text DEFAULT NULL, cause text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -3230,29 +3393,29 @@ DECLARE
     e courier.executions;
     ts timestamptz := courier.now();
 BEGIN
-    PERFORM courier._require('execution_id', stop_execution.execution_id IS NULL);
+    PERFORM courier._require('execution_id', _stop_execution.execution_id IS NULL);
     SELECT * INTO e FROM courier.executions AS c
-     WHERE c.execution_id = stop_execution.execution_id FOR UPDATE;
+     WHERE c.execution_id = _stop_execution.execution_id FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'execution % does not exist', stop_execution.execution_id
+        RAISE EXCEPTION 'execution % does not exist', _stop_execution.execution_id
             USING ERRCODE = 'undefined_object';
     END IF;
     IF e.parent_execution_id IS NOT NULL THEN
-        RAISE EXCEPTION 'execution % is a branch of execution %', stop_execution.execution_id,
+        RAISE EXCEPTION 'execution % is a branch of execution %', _stop_execution.execution_id,
                         e.parent_execution_id
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = 'It runs a branch or an iteration of a Parallel or Map state.',
                   HINT = 'Stop the execution it belongs to; its branches stop with it.';
     END IF;
     IF e.status <> 'RUNNING' THEN
-        RAISE EXCEPTION 'execution % is not running', stop_execution.execution_id
+        RAISE EXCEPTION 'execution % is not running', _stop_execution.execution_id
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = format('It is %s since %s.', e.status, e.stopped_at);
     END IF;
     UPDATE courier.executions AS c
        SET status = 'ABORTED', stopped_at = ts, next_step_at = NULL,
-           error = stop_execution.error, cause = stop_execution.cause
-     WHERE c.execution_id = stop_execution.execution_id;
+           error = _stop_execution.error, cause = _stop_execution.cause
+     WHERE c.execution_id = _stop_execution.execution_id;
     PERFORM courier._stop_children(e.execution_id, ts);
     PERFORM courier._count_stats('state_machine', e.state_machine_name, 'aborted', 1);
     PERFORM courier._history(e.execution_id, 'ExecutionAborted',
@@ -3261,6 +3424,11 @@ BEGIN
                            jsonb_build_object('execution_id', e.execution_id, 'execution', e.execution_name));
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.stop_execution(execution_id bigint, error text DEFAULT NULL, cause text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.stop_execution(bigint, text, text) IS 'abort a running execution';
 
 -- Internal: advance due executions by at most max_steps state transitions
@@ -4701,7 +4869,7 @@ COMMENT ON FUNCTION courier.get_execution_history_tree(bigint) IS
 -- that state with, on the version it started on.  The states it had left
 -- are not run again.  See docs/workflows.md ("Redriving an execution").
 
-CREATE FUNCTION courier.redrive_execution(execution_id bigint)
+CREATE FUNCTION courier._redrive_execution(execution_id bigint)
 RETURNS timestamptz
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -4714,11 +4882,11 @@ DECLARE
     redrivable_for constant interval := '14 days';
     max_redrives constant integer := 1000;
 BEGIN
-    PERFORM courier._require('execution_id', redrive_execution.execution_id IS NULL);
+    PERFORM courier._require('execution_id', _redrive_execution.execution_id IS NULL);
     SELECT * INTO e FROM courier.executions AS c
-     WHERE c.execution_id = redrive_execution.execution_id FOR UPDATE;
+     WHERE c.execution_id = _redrive_execution.execution_id FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'execution % does not exist (ExecutionDoesNotExist)', redrive_execution.execution_id
+        RAISE EXCEPTION 'execution % does not exist (ExecutionDoesNotExist)', _redrive_execution.execution_id
             USING ERRCODE = 'undefined_object',
                   HINT = 'courier.list_executions() shows the executions there are.';
     END IF;
@@ -4772,6 +4940,11 @@ BEGIN
     RETURN ts;
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.redrive_execution(execution_id bigint)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.redrive_execution(bigint) IS
     'resume a FAILED, TIMED_OUT or ABORTED execution at the state it stopped in (within 14 days, at most 1000 times); returns the redrive time';
 
@@ -5292,7 +5465,293 @@ $$;
 COMMENT ON FUNCTION courier.metrics() IS
     'queue, topic, bus, workflow statistics and firing alarms in the Prometheus text exposition format';
 
+-- grants (sql/parts/97_grants.sql)
+
+-- Per-object privileges and tenant binding (src/grants.c,
+-- docs/security.md#courier-grants).
+
+-- One row per privilege a role holds on an object (object_name '*': every
+-- object of the kind, also those created later).  tenant_id binds the grant
+-- to the messages of one tenant.
+CREATE TABLE courier.grants (
+    object_kind     text NOT NULL,
+    object_name     text NOT NULL,
+    privilege       text NOT NULL,
+    grantee         regrole NOT NULL,
+    tenant_id       text,
+    granted_by      name NOT NULL,
+    granted_at      timestamptz NOT NULL,
+    CONSTRAINT grants_object_kind_check
+        CHECK (object_kind IN ('queue', 'topic', 'bus', 'state_machine')),
+    CONSTRAINT grants_privilege_check
+        CHECK (privilege IN ('send', 'receive', 'publish', 'subscribe', 'put_events',
+                             'start_execution', 'manage')),
+    CONSTRAINT grants_tenant_id_check
+        CHECK (tenant_id IS NULL
+               OR (length(tenant_id) BETWEEN 1 AND 256
+                   AND privilege IN ('send', 'receive', 'publish', 'manage')))
+);
+CREATE UNIQUE INDEX grants_key
+    ON courier.grants (object_kind, object_name, privilege, grantee, (coalesce(tenant_id, '')));
+CREATE INDEX grants_grantee ON courier.grants (grantee);
+COMMENT ON TABLE courier.grants IS
+    'per-object privileges given with courier.grant(); tenant_id binds one to a tenant''s messages';
+SELECT pg_catalog.pg_extension_config_dump('courier.grants', '');
+
+-- Every change makes the backends read the grants again (src/grants.c).
+CREATE FUNCTION courier._grants_changed()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'courier_grants_changed'
+LANGUAGE C;
+CREATE TRIGGER grants_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON courier.grants
+    FOR EACH STATEMENT EXECUTE FUNCTION courier._grants_changed();
+
+-- Internal: the tenants the running call is restricted to (NULL: none).
+CREATE FUNCTION courier._acting_tenants()
+RETURNS text[]
+AS 'MODULE_PATHNAME', 'courier_acting_tenants'
+LANGUAGE C VOLATILE;
+
+-- Internal: whether the caller of the running call may also act on another
+-- object (true when the call does not act through a grant).
+CREATE FUNCTION courier._may(privilege text, object_kind text, object_name text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'courier_may'
+LANGUAGE C VOLATILE;
+
+-- Internal: check the arguments of grant() and revoke() (verb says which);
+-- returns the role.
+CREATE FUNCTION courier._check_grant(verb text, privilege text, object_kind text,
+                                     object_name text, role name, tenant_id text)
+RETURNS regrole
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    kinds constant jsonb := '{"send": "queue", "receive": "queue", "publish": "topic",
+                              "subscribe": "topic", "put_events": "bus",
+                              "start_execution": "state_machine"}';
+    r oid;
+    tenants text[] := courier._acting_tenants();
+BEGIN
+    PERFORM courier._require('privilege', privilege IS NULL);
+    PERFORM courier._require('object_kind', object_kind IS NULL);
+    PERFORM courier._require('object_name', object_name IS NULL);
+    PERFORM courier._require('role', role IS NULL);
+    IF object_kind NOT IN ('queue', 'topic', 'bus', 'state_machine') THEN
+        RAISE EXCEPTION 'unknown object kind "%"', object_kind
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The kinds are queue, topic, bus and state_machine.';
+    END IF;
+    IF privilege <> 'manage' AND NOT kinds ? privilege THEN
+        RAISE EXCEPTION 'unknown privilege "%"', privilege
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The privileges are send, receive, publish, subscribe, put_events, start_execution and manage.';
+    END IF;
+    IF privilege <> 'manage' AND kinds->>privilege <> object_kind THEN
+        RAISE EXCEPTION 'privilege % applies to a %, not to a %', privilege,
+                        replace(kinds->>privilege, '_', ' '), replace(object_kind, '_', ' ')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- (a grant may outlive its object: it applies again to one created with
+    -- the same name, and can still be revoked)
+    IF verb = 'grant' AND object_name <> '*' AND NOT (CASE object_kind
+            WHEN 'queue' THEN EXISTS (SELECT 1 FROM courier.queues AS q WHERE q.queue_name = object_name)
+            WHEN 'topic' THEN EXISTS (SELECT 1 FROM courier.topics AS t WHERE t.topic_name = object_name)
+            WHEN 'bus' THEN EXISTS (SELECT 1 FROM courier.buses AS b WHERE b.bus_name = object_name)
+            ELSE EXISTS (SELECT 1 FROM courier.state_machines AS m
+                          WHERE m.state_machine_name = object_name) END) THEN
+        RAISE EXCEPTION '% "%" does not exist', replace(object_kind, '_', ' '), object_name
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Name an existing object, or ''*'' for every object of the kind.';
+    END IF;
+    SELECT a.oid INTO r FROM pg_roles AS a WHERE a.rolname = role;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'role "%" does not exist', role
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    IF tenant_id IS NOT NULL THEN
+        IF length(tenant_id) NOT BETWEEN 1 AND 256 THEN
+            RAISE EXCEPTION 'tenant_id must have 1 to 256 characters'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF privilege NOT IN ('send', 'receive', 'publish', 'manage') THEN
+            RAISE EXCEPTION 'a grant of % cannot be bound to a tenant', privilege
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'A tenant binds the messages of queues and topics (their tenant_id); subscriptions, events and executions have none.',
+                      HINT = 'Grant it without tenant_id.';
+        END IF;
+    END IF;
+    -- A role bound to tenants by its grants acting through a tenant-bound
+    -- manage grant gives only grants bound to its tenants.
+    IF tenants IS NOT NULL AND (tenant_id IS NULL OR NOT tenant_id = ANY (tenants)) THEN
+        RAISE EXCEPTION 'permission denied to % % on % "%" %', verb, privilege,
+                        replace(object_kind, '_', ' '), object_name,
+                        CASE WHEN tenant_id IS NULL THEN 'without a tenant'
+                             ELSE format('for tenant "%s"', tenant_id) END
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('The manage grants of role "%s" on it are bound to the tenants %s.',
+                                  courier._acting_role(), array_to_string(tenants, ', '));
+    END IF;
+    -- Acting as themselves, only the extension's owner (or a member) and
+    -- superusers may give grants: courier.grant() gives EXECUTE on functions.
+    IF courier._acting_role() = current_user
+       AND NOT pg_has_role((SELECT n.nspowner FROM pg_namespace AS n WHERE n.nspname = 'courier'),
+                           'MEMBER') THEN
+        RAISE EXCEPTION 'permission denied to % % on % "%"', verb, privilege,
+                        replace(object_kind, '_', ' '), object_name
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('Role "%s" holds no manage grant on it.', current_user),
+                  HINT = 'A superuser, the extension''s owner or a role holding manage on the object can.';
+    END IF;
+    RETURN r::regrole;
+END
+$$;
+
+-- The functions a privilege is used through, which grant() lets the role
+-- execute (the bodies they call need nothing: see src/grants.c).
+CREATE FUNCTION courier._grant_functions(privilege text, object_kind text)
+RETURNS regprocedure[]
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE privilege
+        WHEN 'send' THEN ARRAY['courier.send(text, jsonb, jsonb, interval, text, text)',
+                               'courier.send_batch(text, jsonb[], jsonb[], interval, text[], text[])']
+        WHEN 'receive' THEN ARRAY['courier.receive(text, integer, interval, interval)',
+                                  'courier.delete(text, text)', 'courier.delete_batch(text, text[])',
+                                  'courier.change_visibility(text, text, interval)',
+                                  'courier.release(text, text, text, interval)']
+        WHEN 'publish' THEN ARRAY['courier.publish(text, jsonb, jsonb, text, text)']
+        WHEN 'subscribe' THEN ARRAY['courier.subscribe(text, text, jsonb, text, boolean)',
+                                    'courier.unsubscribe(bigint)']
+        WHEN 'put_events' THEN ARRAY['courier.put_events(text, jsonb)']
+        WHEN 'start_execution' THEN ARRAY['courier.start_execution(text, jsonb, text)']
+        ELSE ARRAY['courier.grant(text, text, text, name, text)',
+                   'courier.revoke(text, text, text, name, text)']
+             || CASE object_kind
+                WHEN 'queue' THEN ARRAY[
+                    'courier.alter_queue(text, interval, interval, interval, integer, boolean, interval, text, integer)',
+                    'courier.drop_queue(text, boolean)', 'courier.purge_queue(text)',
+                    'courier.redrive(text, text, integer)']
+                WHEN 'topic' THEN ARRAY['courier.drop_topic(text, boolean)']
+                WHEN 'bus' THEN ARRAY['courier.drop_bus(text, boolean)',
+                    'courier.put_rule(text, text, jsonb, boolean, text)',
+                    'courier.delete_rule(text, text, boolean)', 'courier.enable_rule(text, text)',
+                    'courier.disable_rule(text, text)',
+                    'courier.put_target(text, text, text, text, jsonb, text, jsonb, jsonb, text)',
+                    'courier.remove_target(text, text, text)']
+                ELSE ARRAY['courier.update_state_machine(text, jsonb)',
+                    'courier.delete_state_machine(text)',
+                    'courier.stop_execution(bigint, text, text)',
+                    'courier.redrive_execution(bigint)'] END
+        END::regprocedure[]
+$$;
+
+CREATE FUNCTION courier._grant(privilege text, object_kind text, object_name text,
+                               role name, tenant_id text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    r regrole := courier._check_grant('grant', privilege, object_kind, object_name, role, tenant_id);
+    fn regprocedure;
+BEGIN
+    -- A role is either bound to tenants or not: a bound role's unbound grant
+    -- would let its tenant-bound reads see every tenant.
+    IF EXISTS (SELECT 1 FROM courier.grants AS g
+                WHERE g.grantee = r
+                  AND (g.tenant_id IS NULL) <> (_grant.tenant_id IS NULL)) THEN
+        RAISE EXCEPTION 'role "%" already holds % grants', role,
+                        CASE WHEN tenant_id IS NULL THEN 'tenant-bound' ELSE 'unbound' END
+            USING ERRCODE = 'invalid_grant_operation',
+                  DETAIL = 'A role is either bound to tenants by all its grants, or by none.',
+                  HINT = 'Use another role, or revoke the other grants first.';
+    END IF;
+    INSERT INTO courier.grants AS g
+           (object_kind, object_name, privilege, grantee, tenant_id, granted_by, granted_at)
+    VALUES (object_kind, object_name, privilege, r, tenant_id, courier._acting_role(),
+            courier.now())
+        ON CONFLICT (object_kind, object_name, privilege, grantee, (coalesce(tenant_id, '')))
+        DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    EXECUTE format('GRANT USAGE ON SCHEMA courier TO %I', role);
+    FOREACH fn IN ARRAY courier._grant_functions(privilege, object_kind) LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', fn, role);
+    END LOOP;
+    PERFORM courier._audit('grant', object_kind, object_name,
+                           jsonb_build_object('privilege', privilege, 'role', role,
+                                              'tenant_id', tenant_id));
+    RETURN true;
+END
+$$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.grant(privilege text, object_kind text, object_name text,
+                              role name, tenant_id text DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION courier.grant(text, text, text, name, text) IS
+    'give role a privilege on one object (or ''*'': all of the kind), optionally bound to a tenant; false when it held it already';
+
+CREATE FUNCTION courier._revoke(privilege text, object_kind text, object_name text,
+                                role name, tenant_id text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r regrole := courier._check_grant('revoke', privilege, object_kind, object_name, role, tenant_id);
+BEGIN
+    DELETE FROM courier.grants AS g
+     WHERE g.object_kind = _revoke.object_kind AND g.object_name = _revoke.object_name
+       AND g.privilege = _revoke.privilege AND g.grantee = r
+       AND g.tenant_id IS NOT DISTINCT FROM _revoke.tenant_id;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    PERFORM courier._audit('revoke', object_kind, object_name,
+                           jsonb_build_object('privilege', privilege, 'role', role,
+                                              'tenant_id', tenant_id));
+    RETURN true;
+END
+$$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.revoke(privilege text, object_kind text, object_name text,
+                               role name, tenant_id text DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION courier.revoke(text, text, text, name, text) IS
+    'take back a privilege given with courier.grant(); false when role did not hold it';
+
+-- Row-level security: a role bound to tenants by its grants reads only its
+-- tenants' messages and outbox events; every other role reads what its
+-- table privileges give (the policy is true for it).  The extension's owner
+-- and superusers are not subject to it, so the courier functions acting
+-- through a grant, tick() and the worker see every row.
+ALTER TABLE courier.messages ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_rows ON courier.messages
+    USING ((SELECT courier._tenant_unbound())
+           OR tenant_id OPERATOR(pg_catalog.=) ANY ((SELECT courier._bound_tenants())::text[]));
+ALTER TABLE courier.outbox ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_rows ON courier.outbox
+    USING ((SELECT courier._tenant_unbound())
+           OR tenant_id OPERATOR(pg_catalog.=) ANY ((SELECT courier._bound_tenants())::text[]));
+
 -- Nothing new is callable by PUBLIC either.
 REVOKE ALL ON ALL TABLES IN SCHEMA courier FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA courier FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA courier FROM PUBLIC;
+
+-- Row-level security calls the first two as the role reading the tables,
+-- and every function that audits or puts a target the last two, whoever
+-- its caller: every role may (they tell a role only about itself; see
+-- src/grants.c).
+GRANT EXECUTE ON FUNCTION courier._tenant_unbound(), courier._bound_tenants(),
+                          courier._acting_role(), courier._may(text, text, text) TO PUBLIC;

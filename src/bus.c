@@ -81,6 +81,7 @@
 #include "clock.h"
 #include "compat.h"
 #include "context.h"
+#include "grants.h"
 #include "envelope.h"
 #include "jsonb_build.h"
 #include "pattern.h"
@@ -1230,6 +1231,7 @@ courier_put_events(PG_FUNCTION_ARGS)
 	EventFacts *facts;
 	EntryError *errors;
 	BusCache   *bus;
+	CourierAccess acc;
 
 	CourierArgNotNull(fcinfo, 0, "bus_name");
 	CourierArgNotNull(fcinfo, 1, "events");
@@ -1267,6 +1269,8 @@ courier_put_events(PG_FUNCTION_ARGS)
 		i++;
 	}
 
+	CourierAuthorize("put_events", "bus", bus_name, &acc);
+	CourierAccessBegin(&acc);
 	SPI_connect();
 	bus = EnterBus(bus_name);
 	/* an entry that does not match its schema fails alone, like a malformed one */
@@ -1299,6 +1303,7 @@ courier_put_events(PG_FUNCTION_ARGS)
 	}
 	CourierWriteEnd();
 	SPI_finish();
+	CourierAccessEnd(&acc);
 
 	for (i = 0; i < nentries; i++)
 	{

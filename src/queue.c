@@ -37,6 +37,7 @@
 
 #include "clock.h"
 #include "context.h"
+#include "grants.h"
 #include "envelope.h"
 #include "pg_courier.h"
 #include "plan.h"
@@ -356,11 +357,13 @@ BeginSend(text *queue_name, CourierQueue *queue)
  */
 static int64
 SendOne(text *queue_name, CourierNewMessage *msg, int64 nbytes, bool explicit_delay,
-		TimestampTz now, bool from_sender)
+		TimestampTz now, bool from_sender, const CourierAccess *acc)
 {
 	CourierQueue queue;
 
 	BeginSend(queue_name, &queue);
+	if (acc != NULL && queue.fifo)
+		CourierTenantNoFifo(acc, "send to", "queue", queue_name);
 	CheckMessageBytes(nbytes, &queue, queue_name);
 	CheckForQueue(&queue, msg, explicit_delay);
 	if (from_sender && queue.require_schema)
@@ -375,7 +378,7 @@ int64
 CourierSendMessage(text *queue_name, CourierNewMessage *msg, int64 nbytes,
 				   bool explicit_delay, TimestampTz now)
 {
-	return SendOne(queue_name, msg, nbytes, explicit_delay, now, false);
+	return SendOne(queue_name, msg, nbytes, explicit_delay, now, false, NULL);
 }
 
 /* A delay argument in microseconds; -1 when NULL (the queue's delay). */
@@ -412,6 +415,7 @@ courier_send(PG_FUNCTION_ARGS)
 	Jsonb	   *headers = NULL;
 	CourierNewMessage msg;
 	int64		msg_id;
+	CourierAccess acc;
 
 	CourierArgNotNull(fcinfo, 0, "queue_name");
 	CourierArgNotNull(fcinfo, 1, "payload");
@@ -429,12 +433,16 @@ courier_send(PG_FUNCTION_ARGS)
 	}
 	CourierReadEnvelope(headers, &msg.env);
 	CourierContextApply(&msg.env);
+	CourierAuthorizeText("send", "queue", queue_name, &acc);
+	CourierTenantApply(&acc, &msg.env, "send", "queue", queue_name);
 
+	CourierAccessBegin(&acc);
 	SPI_connect();
 	msg_id = SendOne(queue_name, &msg, MessageBytes(msg.payload, headers),
-					 !PG_ARGISNULL(3), CourierWriteBegin(), true);
+					 !PG_ARGISNULL(3), CourierWriteBegin(), true, &acc);
 	CourierWriteEnd();
 	SPI_finish();
+	CourierAccessEnd(&acc);
 
 	PG_RETURN_INT64(msg_id);
 }
@@ -629,6 +637,7 @@ courier_send_batch(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	int			n;
 	int			i;
+	CourierAccess acc;
 
 	CourierArgNotNull(fcinfo, 0, "queue_name");
 	CourierArgNotNull(fcinfo, 1, "payloads");
@@ -647,6 +656,7 @@ courier_send_batch(PG_FUNCTION_ARGS)
 						n, ArrayArg(fcinfo, 5, "dedup_ids", TEXTOID, &dedup_elems, &dedup_nulls));
 
 	tupstore = CourierMaterialize(fcinfo, &tupdesc);
+	CourierAuthorizeText("send", "queue", queue_name, &acc);
 
 	msgs = palloc0(Max(n, 1) * sizeof(CourierNewMessage));
 	nbytes = palloc(Max(n, 1) * sizeof(int64));
@@ -665,6 +675,7 @@ courier_send_batch(PG_FUNCTION_ARGS)
 			headers = DatumGetJsonbP(header_elems[i]);
 		CourierReadEnvelope(headers, &msgs[i].env);
 		CourierContextApply(&msgs[i].env);
+		CourierTenantApply(&acc, &msgs[i].env, "send", "queue", queue_name);
 		msgs[i].delay_usec = delay_usec;
 		if (group_elems != NULL && !group_nulls[i])
 		{
@@ -679,9 +690,12 @@ courier_send_batch(PG_FUNCTION_ARGS)
 		nbytes[i] = MessageBytes(msgs[i].payload, headers);
 	}
 
+	CourierAccessBegin(&acc);
 	SPI_connect();
 	/* Even an empty batch names a queue that must exist. */
 	BeginSend(queue_name, &queue);
+	if (queue.fifo)
+		CourierTenantNoFifo(&acc, "send to", "queue", queue_name);
 	for (i = 0; i < n; i++)
 	{
 		CheckMessageBytes(nbytes[i], &queue, queue_name);
@@ -726,6 +740,7 @@ courier_send_batch(PG_FUNCTION_ARGS)
 	CourierCountQueue(queue_name, COURIER_QUEUE_SENT, n);
 	CourierWriteEnd();
 	SPI_finish();
+	CourierAccessEnd(&acc);
 
 	return (Datum) 0;
 }

@@ -54,6 +54,7 @@ typedef struct CourierLeaseRequest
 	Datum		nonce_text;		/* text */
 	Tuplestorestate *tupstore;
 	TupleDesc	tupdesc;
+	Datum		tenants;		/* text[]: only these tenants' messages; 0: any */
 } CourierLeaseRequest;
 
 /* queue.c */

@@ -40,6 +40,7 @@
 #include "clock.h"
 #include "compat.h"
 #include "context.h"
+#include "grants.h"
 #include "pg_courier.h"
 #include "plan.h"
 #include "queue.h"
@@ -64,6 +65,9 @@ int			courier_max_wait = 20000;	/* ms */
 
 static SPIPlanPtr lease_plan = NULL;
 static SPIPlanPtr lease_dlq_plan = NULL;
+static SPIPlanPtr tenant_lease_plan = NULL;
+static SPIPlanPtr tenant_lease_dlq_plan = NULL;
+static SPIPlanPtr tenant_of_plan = NULL;
 static SPIPlanPtr defer_plan = NULL;
 static SPIPlanPtr defer_dlq_plan = NULL;
 static SPIPlanPtr delete_waiting_plan = NULL;
@@ -99,20 +103,24 @@ static SPIPlanPtr probe_fifo_plan = NULL;
  * Which messages a receive takes: visible, not expired, from the scan hint
  * on ($10, $11), oldest first, skipping those another transaction holds.
  */
-#define PICK(columns) \
+#define PICK_WHERE(columns, extra) \
 	"WITH picked AS (" \
 	"    SELECT " columns " FROM courier.messages AS m" \
 	"     WHERE m.queue_name OPERATOR(pg_catalog.=) $1" \
 	"       AND m.visible_at OPERATOR(pg_catalog.<=) $2" \
 	"       AND m.sent_at OPERATOR(pg_catalog.>) $3" \
-	"       AND (m.visible_at, m.msg_id) OPERATOR(pg_catalog.>=) ($10, $11)" \
+	"       AND (m.visible_at, m.msg_id) OPERATOR(pg_catalog.>=) ($10, $11)" extra \
 	"     ORDER BY m.visible_at, m.msg_id" \
 	"     LIMIT $4" \
 	"       FOR UPDATE SKIP LOCKED" \
 	")"
+#define PICK(columns) PICK_WHERE(columns, "")
 
-#define PICK_AND_LEASE \
-	PICK("m.msg_id, m.receive_count") \
+/* A tenant-bound receive (grants.c) takes only its tenants' messages ($12). */
+#define BY_TENANT "       AND m.tenant_id OPERATOR(pg_catalog.=) ANY ($12)"
+
+#define PICK_AND_LEASE_WHERE(extra) \
+	PICK_WHERE("m.msg_id, m.receive_count", extra) \
 	", leased AS (" \
 	"    UPDATE courier.messages AS m" \
 	"       SET visible_at = $5," \
@@ -124,6 +132,7 @@ static SPIPlanPtr probe_fifo_plan = NULL;
 	"     WHERE m.queue_name OPERATOR(pg_catalog.=) $1" \
 	"       AND m.msg_id OPERATOR(pg_catalog.=) ANY (ARRAY(" \
 	"           SELECT p.msg_id FROM picked AS p"
+#define PICK_AND_LEASE PICK_AND_LEASE_WHERE("")
 
 /*
  * The dead-letter move of both lease statements: the picked messages already
@@ -221,12 +230,14 @@ CourierPutLeased(CourierLeaseRequest *req, int64 *moved)
 static int
 LeaseStandard(CourierLeaseRequest *req, int want, int64 *moved)
 {
-	static Oid	argtypes[11] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID,
+	static Oid	argtypes[12] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID,
 								TIMESTAMPTZOID, INT8OID, TEXTOID, INT4OID, TEXTOID,
-								TIMESTAMPTZOID, INT8OID};
-	Datum		values[11];
+								TIMESTAMPTZOID, INT8OID, TEXTARRAYOID};
+	Datum		values[12];
 	const CourierQueue *queue = req->queue;
-	bool		deferred = CourierDeferEnabled(queue);
+	bool		by_tenant = req->tenants != (Datum) 0;
+	/* tenant-bound receives lease at once: their statements are their own */
+	bool		deferred = !by_tenant && CourierDeferEnabled(queue);
 	SPIPlanPtr	plan;
 	TimestampTz head_visible_at;
 	int64		head_msg_id;
@@ -242,13 +253,23 @@ LeaseStandard(CourierLeaseRequest *req, int want, int64 *moved)
 	values[4] = TimestampTzGetDatum(req->now + req->visibility_usec);
 	values[5] = Int64GetDatum(req->nonce);
 	values[6] = req->nonce_text;
+	values[11] = req->tenants;
 
 	if (queue->dead_letter_queue == NULL)
 	{
 		/* $8 and $9 only serve the dead-letter variant */
 		values[7] = Int32GetDatum(0);
 		values[8] = PointerGetDatum(req->queue_name);
-		if (deferred)
+		if (by_tenant)
+			plan = CourierPlan(&tenant_lease_plan,
+							   PICK_AND_LEASE_WHERE(BY_TENANT) "))"
+							   "    RETURNING m.*"
+							   ")"
+							   RECEIVED_COLUMNS(" 0::pg_catalog.int8")
+							   "   FROM leased AS l"
+							   "  ORDER BY l.msg_id",
+							   12, argtypes);
+		else if (deferred)
 			plan = CourierPlan(&defer_plan,
 							   PICK_FOR_DEFER
 							   ", leased AS (" DEFERRED_LEASED("") ")"
@@ -275,7 +296,17 @@ LeaseStandard(CourierLeaseRequest *req, int want, int64 *moved)
 		CourierLockQueue(queue->dead_letter_queue, AccessShareLock);
 		values[7] = Int32GetDatum(queue->max_receive_count);
 		values[8] = PointerGetDatum(queue->dead_letter_queue);
-		if (deferred)
+		if (by_tenant)
+			plan = CourierPlan(&tenant_lease_dlq_plan,
+							   PICK_AND_LEASE_WHERE(BY_TENANT)
+							   "            WHERE p.receive_count OPERATOR(pg_catalog.<) $8))"
+							   "    RETURNING m.*"
+							   DEAD_LETTER_MOVE
+							   RECEIVED_COLUMNS(" (SELECT pg_catalog.count(*) FROM moved)")
+							   "   FROM (SELECT 1) AS one LEFT JOIN leased AS l ON true"
+							   "  ORDER BY l.msg_id",
+							   12, argtypes);
+		else if (deferred)
 			plan = CourierPlan(&defer_dlq_plan,
 							   PICK_FOR_DEFER
 							   ", leased AS ("
@@ -381,6 +412,7 @@ courier_receive(PG_FUNCTION_ARGS)
 	TimestampTz deadline;
 	uint32		slot;
 	long		poll_ms = COURIER_FIRST_POLL_MS;
+	CourierAccess acc;
 
 	CourierArgNotNull(fcinfo, 0, "queue_name");
 	CourierArgNotNull(fcinfo, 1, "max_messages");
@@ -420,8 +452,14 @@ courier_receive(PG_FUNCTION_ARGS)
 	deadline = GetCurrentTimestamp() + wait_usec;
 	slot = CourierWaitSlot(queue_name);
 
+	CourierAuthorizeText("receive", "queue", queue_name, &acc);
+	if (CourierTenantBound(&acc))
+		req.tenants = CourierTenantArray(&acc);
+	CourierAccessBegin(&acc);
 	SPI_connect();
 	CourierLookupQueue(queue_name, &queue, false);
+	if (queue.fifo)
+		CourierTenantNoFifo(&acc, "receive from", "queue", queue_name);
 	req.queue = &queue;
 	req.visibility_usec = vt_usec >= 0 ? vt_usec : queue.visibility_usec;
 	/* this transaction's own deferred leases are locked by it, not skipped */
@@ -467,8 +505,41 @@ courier_receive(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 	}
 	SPI_finish();
+	CourierAccessEnd(&acc);
 
 	return (Datum) 0;
+}
+
+/*
+ * Whether a tenant-bound caller may act on a message it names by receipt:
+ * the message is one of its tenants' (or does not exist: the call will
+ * match nothing).  Another tenant's message is treated as a receipt that
+ * names no lease, so the answer says nothing about it.
+ */
+static bool
+TenantOwns(const CourierAccess *acc, text *queue_name, int64 msg_id)
+{
+	static Oid	argtypes[2] = {TEXTOID, INT8OID};
+	Datum		values[2];
+	SPIPlanPtr	plan;
+	bool		isnull;
+	Datum		tenant;
+
+	if (!CourierTenantBound(acc))
+		return true;
+	values[0] = PointerGetDatum(queue_name);
+	values[1] = Int64GetDatum(msg_id);
+	plan = CourierPlan(&tenant_of_plan,
+					   "SELECT m.tenant_id FROM courier.messages AS m"
+					   " WHERE m.queue_name OPERATOR(pg_catalog.=) $1"
+					   "   AND m.msg_id OPERATOR(pg_catalog.=) $2",
+					   2, argtypes);
+	if (SPI_execute_plan(plan, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "courier: message lookup failed");
+	if (SPI_processed == 0)
+		return true;
+	tenant = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return !isnull && CourierTenantAllowed(acc, DatumGetTextPP(tenant));
 }
 
 static void
@@ -546,13 +617,18 @@ courier_delete(PG_FUNCTION_ARGS)
 	text	   *queue_name;
 	CourierReceipt receipt;
 	bool		deleted;
+	CourierAccess acc;
 
 	CourierArgNotNull(fcinfo, 0, "queue_name");
 	queue_name = PG_GETARG_TEXT_PP(0);
 	ReceiptArg(fcinfo, 1, &receipt);
+	CourierAuthorizeText("receive", "queue", queue_name, &acc);
 
+	CourierAccessBegin(&acc);
 	SPI_connect();
-	if (receipt.fifo)
+	if (!TenantOwns(&acc, queue_name, receipt.msg_id))
+		deleted = false;
+	else if (receipt.fifo)
 	{
 		/* the next message of the group may now be delivered */
 		deleted = CourierDeleteFifo(queue_name, &receipt);
@@ -565,6 +641,7 @@ courier_delete(PG_FUNCTION_ARGS)
 	if (!deleted)
 		deleted = NothingMatched(queue_name);
 	SPI_finish();
+	CourierAccessEnd(&acc);
 
 	PG_RETURN_BOOL(deleted);
 }
@@ -597,6 +674,7 @@ courier_delete_batch(PG_FUNCTION_ARGS)
 	int			lbs[1] = {1};
 	SPIPlanPtr	plan;
 	int32		ndeleted = 0;
+	CourierAccess acc;
 
 	CourierArgNotNull(fcinfo, 0, "queue_name");
 	CourierArgNotNull(fcinfo, 1, "receipts");
@@ -613,6 +691,9 @@ courier_delete_batch(PG_FUNCTION_ARGS)
 	ids = palloc((n + 1) * sizeof(Datum));
 	counts = palloc((n + 1) * sizeof(Datum));
 	nonces = palloc((n + 1) * sizeof(Datum));
+	CourierAuthorizeText("receive", "queue", queue_name, &acc);
+	CourierAccessBegin(&acc);
+	SPI_connect();
 	for (i = 0; i < n; i++)
 	{
 		char	   *str;
@@ -627,6 +708,12 @@ courier_delete_batch(PG_FUNCTION_ARGS)
 		str = TextDatumGetCString(elems[i]);
 		CourierParseReceipt(str, &receipts[i]);
 		pfree(str);
+		if (!TenantOwns(&acc, queue_name, receipts[i].msg_id))
+		{
+			/* as a receipt naming no lease: left out of every delete below */
+			receipts[i].fifo = false;
+			continue;
+		}
 		match = CourierDeferLookup(queue_name, &receipts[i]);
 		if (match == COURIER_DEFER_MATCH)
 		{
@@ -642,7 +729,6 @@ courier_delete_batch(PG_FUNCTION_ARGS)
 		}
 	}
 
-	SPI_connect();
 	if (nstandard > 0)
 	{
 		dims[0] = nstandard;
@@ -706,8 +792,28 @@ courier_delete_batch(PG_FUNCTION_ARGS)
 	if (ndeleted == 0)
 		(void) NothingMatched(queue_name);
 	SPI_finish();
+	CourierAccessEnd(&acc);
 
 	PG_RETURN_INT32(ndeleted);
+}
+
+static bool ExtendLeaseAs(const CourierAccess *acc, text *queue_name,
+						  const CourierReceipt *receipt, int64 usec, text *error,
+						  bool release);
+
+/* ExtendLeaseAs() as the caller's grants allow (grants.c). */
+static bool
+ExtendLease(text *queue_name, const CourierReceipt *receipt, int64 usec, text *error,
+			bool release)
+{
+	CourierAccess acc;
+	bool		done;
+
+	CourierAuthorizeText("receive", "queue", queue_name, &acc);
+	CourierAccessBegin(&acc);
+	done = ExtendLeaseAs(&acc, queue_name, receipt, usec, error, release);
+	CourierAccessEnd(&acc);
+	return done;
 }
 
 /*
@@ -718,8 +824,8 @@ courier_delete_batch(PG_FUNCTION_ARGS)
  * holds a FIFO group (returned_at), however often the receipt is used again.
  */
 static bool
-ExtendLease(text *queue_name, const CourierReceipt *receipt, int64 usec, text *error,
-			bool release)
+ExtendLeaseAs(const CourierAccess *acc, text *queue_name, const CourierReceipt *receipt,
+			  int64 usec, text *error, bool release)
 {
 	static Oid	argtypes[9] = {TEXTOID, INT8OID, INT4OID, INT8OID,
 							   TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, BOOLOID,
@@ -749,6 +855,13 @@ ExtendLease(text *queue_name, const CourierReceipt *receipt, int64 usec, text *e
 	values[8] = TimestampTzGetDatum(now);
 
 	SPI_connect();
+	if (!TenantOwns(acc, queue_name, receipt->msg_id))
+	{
+		done = NothingMatched(queue_name);
+		CourierWriteEnd();
+		SPI_finish();
+		return done;
+	}
 	/* a deferred lease of this transaction is written first, then extended */
 	if (CourierDeferLookup(queue_name, receipt) != COURIER_DEFER_NONE)
 		CourierDeferFlush(queue_name);

@@ -63,6 +63,7 @@
 #include "clock.h"
 #include "compat.h"
 #include "context.h"
+#include "grants.h"
 #include "envelope.h"
 #include "pattern.h"
 #include "pg_courier.h"
@@ -569,7 +570,8 @@ CourierPublish(text *topic_name, Jsonb *payload, Jsonb *headers, text *group_id,
 
 /*
  * from_publisher: publish() itself, where the topic's require_schema
- * applies, once, to the message published.
+ * applies, once, to the message published, and the caller's grants decide
+ * how it acts (grants.c).
  */
 static int64
 Publish(text *topic_name, Jsonb *payload, Jsonb *headers, text *group_id,
@@ -582,14 +584,24 @@ Publish(text *topic_name, Jsonb *payload, Jsonb *headers, text *group_id,
 	TimestampTz now;
 	int64		publish_id;
 	int			i;
+	CourierAccess acc;
 
 	/* checks the headers: an object of allowed values, reserved keys typed */
 	CourierReadEnvelope(headers, &env);
 	CourierContextApply(&env);
+	memset(&acc, 0, sizeof(acc));
+	if (from_publisher)
+	{
+		CourierAuthorizeText("publish", "topic", topic_name, &acc);
+		CourierTenantApply(&acc, &env, "publish", "topic", topic_name);
+	}
 
+	CourierAccessBegin(&acc);
 	SPI_connect();
 	LockTopic(topic_name, AccessShareLock);
 	LookupTopic(topic_name, &topic);
+	if (topic.fifo)
+		CourierTenantNoFifo(&acc, "publish to", "topic", topic_name);
 	CheckForTopic(topic_name, &topic, payload, group_id, &dedup_id);
 	if (from_publisher && topic.require_schema)
 		CourierSchemaCheckMessage("topic", text_to_cstring(topic_name), &env, payload, 0, NULL);
@@ -639,6 +651,7 @@ Publish(text *topic_name, Jsonb *payload, Jsonb *headers, text *group_id,
 	}
 	CourierWriteEnd();
 	SPI_finish();
+	CourierAccessEnd(&acc);
 
 	return publish_id;
 }

@@ -118,14 +118,33 @@ BEGIN
 END
 $$;
 
--- Internal: append to the audit trail.
+-- Internal: who the running call acts for: its caller, also while a call
+-- that a courier grant covers runs as the extension's owner (src/grants.c).
+CREATE FUNCTION courier._acting_role()
+RETURNS name
+AS 'MODULE_PATHNAME', 'courier_acting_role'
+LANGUAGE C VOLATILE;
+
+-- Internal, for row-level security (sql/parts/97_grants.sql): whether the
+-- current role is bound to no tenant, and the tenants it is bound to.
+CREATE FUNCTION courier._tenant_unbound()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'courier_tenant_unbound'
+LANGUAGE C STABLE;
+
+CREATE FUNCTION courier._bound_tenants()
+RETURNS text[]
+AS 'MODULE_PATHNAME', 'courier_bound_tenants'
+LANGUAGE C STABLE;
+
+-- Internal: append to the audit trail, in the name of the role acting.
 CREATE FUNCTION courier._audit(action text, object_kind text, object_name text, details jsonb)
 RETURNS void
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    INSERT INTO courier.audit_log (at, action, object_kind, object_name, details)
-    VALUES (courier.now(), action, object_kind, object_name, details)
+    INSERT INTO courier.audit_log (at, current_role_name, action, object_kind, object_name, details)
+    VALUES (courier.now(), courier._acting_role(), action, object_kind, object_name, details)
 $$;
 
 CREATE FUNCTION courier.create_queue(
@@ -190,7 +209,7 @@ $$;
 COMMENT ON FUNCTION courier.create_queue(text, interval, interval, interval, integer, boolean, boolean, interval, text, integer) IS
     'create a standard or FIFO queue, optionally with a dead-letter queue';
 
-CREATE FUNCTION courier.alter_queue(
+CREATE FUNCTION courier._alter_queue(
     queue_name          text,
     visibility_timeout  interval DEFAULT NULL,
     delay               interval DEFAULT NULL,
@@ -211,24 +230,24 @@ BEGIN
     PERFORM courier._check_queue_attributes(visibility_timeout, delay, retention, max_message_bytes);
 
     SELECT * INTO q FROM courier.queues AS c
-     WHERE c.queue_name = alter_queue.queue_name FOR UPDATE;
+     WHERE c.queue_name = _alter_queue.queue_name FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'queue "%" does not exist', queue_name
             USING ERRCODE = 'undefined_object';
     END IF;
-    q.visibility_timeout := coalesce(alter_queue.visibility_timeout, q.visibility_timeout);
-    q.delay := coalesce(alter_queue.delay, q.delay);
-    q.retention := coalesce(alter_queue.retention, q.retention);
-    q.max_message_bytes := coalesce(alter_queue.max_message_bytes, q.max_message_bytes);
-    q.content_based_dedup := coalesce(alter_queue.content_based_dedup, q.content_based_dedup);
-    q.dedup_window := coalesce(alter_queue.dedup_window, q.dedup_window);
-    IF alter_queue.dead_letter_queue = '' THEN
+    q.visibility_timeout := coalesce(_alter_queue.visibility_timeout, q.visibility_timeout);
+    q.delay := coalesce(_alter_queue.delay, q.delay);
+    q.retention := coalesce(_alter_queue.retention, q.retention);
+    q.max_message_bytes := coalesce(_alter_queue.max_message_bytes, q.max_message_bytes);
+    q.content_based_dedup := coalesce(_alter_queue.content_based_dedup, q.content_based_dedup);
+    q.dedup_window := coalesce(_alter_queue.dedup_window, q.dedup_window);
+    IF _alter_queue.dead_letter_queue = '' THEN
         -- '' removes the redrive policy, as in SQS
         q.dead_letter_queue := NULL;
         q.max_receive_count := NULL;
     ELSE
-        q.dead_letter_queue := coalesce(alter_queue.dead_letter_queue, q.dead_letter_queue);
-        q.max_receive_count := coalesce(alter_queue.max_receive_count, q.max_receive_count);
+        q.dead_letter_queue := coalesce(_alter_queue.dead_letter_queue, q.dead_letter_queue);
+        q.max_receive_count := coalesce(_alter_queue.max_receive_count, q.max_receive_count);
     END IF;
     q.updated_at := courier.now();
     PERFORM courier._check_queue_policy(q);
@@ -239,13 +258,27 @@ BEGIN
            content_based_dedup = q.content_based_dedup, dedup_window = q.dedup_window,
            dead_letter_queue = q.dead_letter_queue, max_receive_count = q.max_receive_count,
            updated_at = q.updated_at
-     WHERE c.queue_name = alter_queue.queue_name;
+     WHERE c.queue_name = _alter_queue.queue_name;
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.alter_queue(
+    queue_name          text,
+    visibility_timeout  interval DEFAULT NULL,
+    delay               interval DEFAULT NULL,
+    retention           interval DEFAULT NULL,
+    max_message_bytes   integer  DEFAULT NULL,
+    content_based_dedup boolean  DEFAULT NULL,
+    dedup_window        interval DEFAULT NULL,
+    dead_letter_queue   text     DEFAULT NULL,
+    max_receive_count   integer  DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.alter_queue(text, interval, interval, interval, integer, boolean, interval, text, integer) IS
     'change queue attributes; a null argument leaves that attribute unchanged, dead_letter_queue => '''' removes the redrive policy';
 
-CREATE FUNCTION courier.drop_queue(queue_name text, if_exists boolean DEFAULT false)
+CREATE FUNCTION courier._drop_queue(queue_name text, if_exists boolean DEFAULT false)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -268,7 +301,7 @@ BEGIN
     END IF;
     PERFORM courier._lock_queue(queue_name, true);
 
-    DELETE FROM courier.queues AS q WHERE q.queue_name = drop_queue.queue_name;
+    DELETE FROM courier.queues AS q WHERE q.queue_name = _drop_queue.queue_name;
     IF NOT FOUND THEN
         IF if_exists THEN
             RETURN false;
@@ -279,26 +312,31 @@ BEGIN
     -- Checked after the DELETE, which waited for anyone pinning this queue as
     -- their dead-letter queue, so this new statement sees them.
     SELECT string_agg(format('"%s"', q.queue_name), ', ' ORDER BY q.queue_name) INTO users
-      FROM courier.queues AS q WHERE q.dead_letter_queue = drop_queue.queue_name;
+      FROM courier.queues AS q WHERE q.dead_letter_queue = _drop_queue.queue_name;
     IF users IS NOT NULL THEN
         RAISE EXCEPTION 'queue "%" is the dead-letter queue of %', queue_name, users
             USING ERRCODE = 'dependent_objects_still_exist',
                   HINT = 'Remove their redrive policy first: courier.alter_queue(name, dead_letter_queue => '''').';
     END IF;
     -- Groups first: receivers lock a group before its messages.
-    DELETE FROM courier.message_groups AS g WHERE g.queue_name = drop_queue.queue_name;
-    DELETE FROM courier.messages AS m WHERE m.queue_name = drop_queue.queue_name;
+    DELETE FROM courier.message_groups AS g WHERE g.queue_name = _drop_queue.queue_name;
+    DELETE FROM courier.messages AS m WHERE m.queue_name = _drop_queue.queue_name;
     GET DIAGNOSTICS n = ROW_COUNT;
-    DELETE FROM courier.dedup AS d WHERE d.queue_name = drop_queue.queue_name;
+    DELETE FROM courier.dedup AS d WHERE d.queue_name = _drop_queue.queue_name;
     PERFORM courier._forget_stats('queue', queue_name);
     PERFORM courier._audit('drop_queue', 'queue', queue_name, jsonb_build_object('messages', n));
     RETURN true;
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.drop_queue(queue_name text, if_exists boolean DEFAULT false)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.drop_queue(text, boolean) IS
     'drop a queue and every message in it';
 
-CREATE FUNCTION courier.purge_queue(queue_name text)
+CREATE FUNCTION courier._purge_queue(queue_name text)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -307,21 +345,26 @@ DECLARE
     n bigint;
 BEGIN
     PERFORM courier._require('queue_name', queue_name IS NULL);
-    PERFORM 1 FROM courier.queues AS q WHERE q.queue_name = purge_queue.queue_name;
+    PERFORM 1 FROM courier.queues AS q WHERE q.queue_name = _purge_queue.queue_name;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'queue "%" does not exist', queue_name
             USING ERRCODE = 'undefined_object';
     END IF;
     -- Groups first: receivers lock a group before its messages.
-    DELETE FROM courier.message_groups AS g WHERE g.queue_name = purge_queue.queue_name;
-    DELETE FROM courier.messages AS m WHERE m.queue_name = purge_queue.queue_name;
+    DELETE FROM courier.message_groups AS g WHERE g.queue_name = _purge_queue.queue_name;
+    DELETE FROM courier.messages AS m WHERE m.queue_name = _purge_queue.queue_name;
     GET DIAGNOSTICS n = ROW_COUNT;
     -- As in SQS, a purge also forgets the deduplication history.
-    DELETE FROM courier.dedup AS d WHERE d.queue_name = purge_queue.queue_name;
+    DELETE FROM courier.dedup AS d WHERE d.queue_name = _purge_queue.queue_name;
     PERFORM courier._audit('purge_queue', 'queue', queue_name, jsonb_build_object('messages', n));
     RETURN n;
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.purge_queue(queue_name text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.purge_queue(text) IS
     'delete every message of a queue (visible, in flight and delayed) and its dedup history; returns how many';
 

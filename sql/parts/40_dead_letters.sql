@@ -19,16 +19,27 @@ SELECT m.queue_name              AS dead_letter_queue,
        m.headers,
        m.payload
   FROM courier.messages AS m
- WHERE m.dead_lettered_at IS NOT NULL;
+ WHERE m.dead_lettered_at IS NOT NULL
+   -- a role bound to tenants sees theirs only (docs/security.md#tenants)
+   AND ((SELECT courier._tenant_unbound())
+        OR m.tenant_id = ANY ((SELECT courier._bound_tenants())::text[]));
 COMMENT ON VIEW courier.dead_letters IS
     'messages moved to a dead-letter queue, with the evidence of why: source queue, deliveries, last error';
 
-CREATE FUNCTION courier.redrive(
+CREATE FUNCTION courier._redrive(
     dead_letter_queue   text,
     destination         text DEFAULT NULL,
     max_messages        integer DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'courier_redrive'
+LANGUAGE C VOLATILE;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.redrive(
+    dead_letter_queue   text,
+    destination         text DEFAULT NULL,
+    max_messages        integer DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'courier_guarded'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.redrive(text, text, integer) IS
     'move up to max_messages dead letters back to their source queue (or to destination) as new messages; returns how many moved';

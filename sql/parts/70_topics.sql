@@ -124,7 +124,7 @@ $$;
 COMMENT ON FUNCTION courier.create_topic(text, boolean, boolean) IS
     'create a standard or FIFO topic';
 
-CREATE FUNCTION courier.drop_topic(topic_name text, if_exists boolean DEFAULT false)
+CREATE FUNCTION courier._drop_topic(topic_name text, if_exists boolean DEFAULT false)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -137,8 +137,8 @@ BEGIN
     -- Waits for publishers in progress; later ones find no topic.
     PERFORM courier._lock_topic(topic_name, true);
     SELECT array_agg(s.subscription_id ORDER BY s.subscription_id) INTO ids
-      FROM courier.subscriptions AS s WHERE s.topic_name = drop_topic.topic_name;
-    DELETE FROM courier.topics AS t WHERE t.topic_name = drop_topic.topic_name;
+      FROM courier.subscriptions AS s WHERE s.topic_name = _drop_topic.topic_name;
+    DELETE FROM courier.topics AS t WHERE t.topic_name = _drop_topic.topic_name;
     IF NOT FOUND THEN
         IF if_exists THEN
             RETURN false;
@@ -152,10 +152,15 @@ BEGIN
     RETURN true;
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.drop_topic(topic_name text, if_exists boolean DEFAULT false)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.drop_topic(text, boolean) IS
     'drop a topic and its subscriptions (messages already delivered stay in their queues)';
 
-CREATE FUNCTION courier.subscribe(
+CREATE FUNCTION courier._subscribe(
     topic_name      text,
     queue_name      text,
     filter_policy   jsonb   DEFAULT NULL,
@@ -179,14 +184,14 @@ BEGIN
 
     PERFORM courier._lock_topic(topic_name, true);
     SELECT * INTO t FROM courier.topics AS c
-     WHERE c.topic_name = subscribe.topic_name FOR UPDATE;
+     WHERE c.topic_name = _subscribe.topic_name FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'topic "%" does not exist', topic_name
             USING ERRCODE = 'undefined_object',
                   HINT = 'Create it first with courier.create_topic().';
     END IF;
     SELECT q.fifo INTO queue_fifo FROM courier.queues AS q
-     WHERE q.queue_name = subscribe.queue_name FOR KEY SHARE;
+     WHERE q.queue_name = _subscribe.queue_name FOR KEY SHARE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'queue "%" does not exist', queue_name
             USING ERRCODE = 'undefined_object',
@@ -208,11 +213,11 @@ BEGIN
     -- As in SNS, subscribing again with the same attributes returns the
     -- existing subscription.
     SELECT * INTO s FROM courier.subscriptions AS c
-     WHERE c.topic_name = subscribe.topic_name AND c.queue_name = subscribe.queue_name;
+     WHERE c.topic_name = _subscribe.topic_name AND c.queue_name = _subscribe.queue_name;
     IF FOUND THEN
-        IF s.filter_policy IS NOT DISTINCT FROM subscribe.filter_policy
-           AND s.filter_scope = subscribe.filter_scope
-           AND s.raw_delivery = subscribe.raw_delivery THEN
+        IF s.filter_policy IS NOT DISTINCT FROM _subscribe.filter_policy
+           AND s.filter_scope = _subscribe.filter_scope
+           AND s.raw_delivery = _subscribe.raw_delivery THEN
             RETURN s.subscription_id;
         END IF;
         RAISE EXCEPTION 'queue "%" is already subscribed to topic "%" with different attributes',
@@ -228,11 +233,11 @@ BEGIN
     INSERT INTO courier.subscriptions AS c
            (subscription_id, created_at, raw_delivery, topic_name, queue_name,
             filter_scope, filter_policy)
-    VALUES (id, courier.now(), subscribe.raw_delivery, subscribe.topic_name,
-            subscribe.queue_name, subscribe.filter_scope, subscribe.filter_policy);
+    VALUES (id, courier.now(), _subscribe.raw_delivery, _subscribe.topic_name,
+            _subscribe.queue_name, _subscribe.filter_scope, _subscribe.filter_policy);
     UPDATE courier.topics AS c
        SET version = nextval('courier.subscription_id_seq'), updated_at = courier.now()
-     WHERE c.topic_name = subscribe.topic_name;
+     WHERE c.topic_name = _subscribe.topic_name;
     PERFORM courier._audit('subscribe', 'topic', topic_name,
                            jsonb_build_object('subscription_id', id, 'queue', queue_name,
                                               'filter_policy', filter_policy,
@@ -241,10 +246,20 @@ BEGIN
     RETURN id;
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.subscribe(
+    topic_name      text,
+    queue_name      text,
+    filter_policy   jsonb   DEFAULT NULL,
+    filter_scope    text    DEFAULT 'headers',
+    raw_delivery    boolean DEFAULT true)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.subscribe(text, text, jsonb, text, boolean) IS
     'subscribe a queue to a topic, with an optional SNS filter policy on headers or payload; returns the subscription id';
 
-CREATE FUNCTION courier.unsubscribe(subscription_id bigint)
+CREATE FUNCTION courier._unsubscribe(subscription_id bigint)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -254,11 +269,11 @@ DECLARE
 BEGIN
     PERFORM courier._require('subscription_id', subscription_id IS NULL);
     SELECT * INTO s FROM courier.subscriptions AS c
-     WHERE c.subscription_id = unsubscribe.subscription_id;
+     WHERE c.subscription_id = _unsubscribe.subscription_id;
     IF FOUND THEN
         PERFORM courier._lock_topic(s.topic_name, true);
         DELETE FROM courier.subscriptions AS c
-         WHERE c.topic_name = s.topic_name AND c.subscription_id = unsubscribe.subscription_id;
+         WHERE c.topic_name = s.topic_name AND c.subscription_id = _unsubscribe.subscription_id;
     END IF;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'subscription % does not exist', subscription_id
@@ -274,6 +289,11 @@ BEGIN
                                               'queue', s.queue_name));
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.unsubscribe(subscription_id bigint)
+RETURNS void
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.unsubscribe(bigint) IS
     'remove a subscription; messages already delivered stay in the queue';
 

@@ -269,7 +269,7 @@ END
 $$;
 COMMENT ON FUNCTION courier.create_bus(text) IS 'create an event bus';
 
-CREATE FUNCTION courier.drop_bus(bus_name text, if_exists boolean DEFAULT false)
+CREATE FUNCTION courier._drop_bus(bus_name text, if_exists boolean DEFAULT false)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -283,7 +283,7 @@ BEGIN
     PERFORM courier._require('if_exists', if_exists IS NULL);
     -- Waits for put_events() in progress; later ones find no bus.
     PERFORM courier._lock_bus(bus_name, true);
-    PERFORM 1 FROM courier.buses AS b WHERE b.bus_name = drop_bus.bus_name FOR UPDATE;
+    PERFORM 1 FROM courier.buses AS b WHERE b.bus_name = _drop_bus.bus_name FOR UPDATE;
     IF NOT FOUND THEN
         IF if_exists THEN
             RETURN false;
@@ -292,23 +292,23 @@ BEGIN
             USING ERRCODE = 'undefined_object';
     END IF;
     IF EXISTS (SELECT 1 FROM courier.targets AS t
-                WHERE t.target_bus = drop_bus.bus_name AND t.bus_name <> drop_bus.bus_name) THEN
+                WHERE t.target_bus = _drop_bus.bus_name AND t.bus_name <> _drop_bus.bus_name) THEN
         RAISE EXCEPTION 'bus "%" is the target of rules on other buses', bus_name
             USING ERRCODE = 'dependent_objects_still_exist',
                   DETAIL = (SELECT string_agg(format('%s/%s target %s', t.bus_name, t.rule_name, t.target_id), ', '
                                               ORDER BY t.bus_name, t.rule_name, t.target_id)
                               FROM courier.targets AS t
-                             WHERE t.target_bus = drop_bus.bus_name AND t.bus_name <> drop_bus.bus_name),
+                             WHERE t.target_bus = _drop_bus.bus_name AND t.bus_name <> _drop_bus.bus_name),
                   HINT = 'Remove those targets first with courier.remove_target().';
     END IF;
     SELECT array_agg(r.rule_id ORDER BY r.rule_id) INTO rule_ids
-      FROM courier.rules AS r WHERE r.bus_name = drop_bus.bus_name;
+      FROM courier.rules AS r WHERE r.bus_name = _drop_bus.bus_name;
     SELECT array_agg(t.target_key ORDER BY t.target_key) INTO target_keys
-      FROM courier.targets AS t WHERE t.bus_name = drop_bus.bus_name;
-    DELETE FROM courier.bus_deliveries AS d WHERE d.bus_name = drop_bus.bus_name;
+      FROM courier.targets AS t WHERE t.bus_name = _drop_bus.bus_name;
+    DELETE FROM courier.bus_deliveries AS d WHERE d.bus_name = _drop_bus.bus_name;
     GET DIAGNOSTICS pending = ROW_COUNT;
     PERFORM courier._drop_bus_archives(bus_name);
-    DELETE FROM courier.buses AS b WHERE b.bus_name = drop_bus.bus_name;
+    DELETE FROM courier.buses AS b WHERE b.bus_name = _drop_bus.bus_name;
     PERFORM courier._forget_bus_stats('rule', i) FROM unnest(rule_ids) AS i;
     PERFORM courier._forget_bus_stats('target', i) FROM unnest(target_keys) AS i;
     PERFORM courier._audit('drop_bus', 'bus', bus_name,
@@ -317,6 +317,11 @@ BEGIN
     RETURN true;
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.drop_bus(bus_name text, if_exists boolean DEFAULT false)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.drop_bus(text, boolean) IS
     'drop a bus with its rules, targets, pending deliveries and archives';
 
@@ -333,7 +338,7 @@ AS $$
 $$;
 COMMENT ON FUNCTION courier.list_buses() IS 'the buses, with how many rules and archives each has';
 
-CREATE FUNCTION courier.put_rule(
+CREATE FUNCTION courier._put_rule(
     bus_name        text,
     rule_name       text,
     event_pattern   jsonb,
@@ -367,15 +372,15 @@ BEGIN
     PERFORM courier._check_event_pattern(event_pattern);
     b := courier._bus_for_change(bus_name);
     SELECT r.rule_id INTO id FROM courier.rules AS r
-     WHERE r.bus_name = put_rule.bus_name AND r.rule_name = put_rule.rule_name;
+     WHERE r.bus_name = _put_rule.bus_name AND r.rule_name = _put_rule.rule_name;
     IF FOUND THEN
         -- PutRule replaces the rule; its targets stay.
         UPDATE courier.rules AS r
-           SET event_pattern = put_rule.event_pattern, enabled = put_rule.enabled,
-               description = put_rule.description, updated_at = ts
-         WHERE r.bus_name = put_rule.bus_name AND r.rule_name = put_rule.rule_name;
+           SET event_pattern = _put_rule.event_pattern, enabled = _put_rule.enabled,
+               description = _put_rule.description, updated_at = ts
+         WHERE r.bus_name = _put_rule.bus_name AND r.rule_name = _put_rule.rule_name;
     ELSE
-        IF (SELECT count(*) FROM courier.rules AS r WHERE r.bus_name = put_rule.bus_name)
+        IF (SELECT count(*) FROM courier.rules AS r WHERE r.bus_name = _put_rule.bus_name)
            >= max_rules THEN
             RAISE EXCEPTION 'bus "%" already has % rules', bus_name, max_rules
                 USING ERRCODE = 'program_limit_exceeded',
@@ -385,8 +390,8 @@ BEGIN
         created := true;
         INSERT INTO courier.rules AS r
                (rule_id, created_at, updated_at, enabled, bus_name, rule_name, event_pattern, description)
-        VALUES (id, ts, ts, put_rule.enabled, put_rule.bus_name, put_rule.rule_name,
-                put_rule.event_pattern, put_rule.description);
+        VALUES (id, ts, ts, _put_rule.enabled, _put_rule.bus_name, _put_rule.rule_name,
+                _put_rule.event_pattern, _put_rule.description);
     END IF;
     PERFORM courier._bump_bus(bus_name);
     PERFORM courier._audit('put_rule', 'bus', bus_name,
@@ -395,6 +400,16 @@ BEGIN
     RETURN id;
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.put_rule(
+    bus_name        text,
+    rule_name       text,
+    event_pattern   jsonb,
+    enabled         boolean DEFAULT true,
+    description     text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.put_rule(text, text, jsonb, boolean, text) IS
     'create or replace a rule (an EventBridge event pattern) on a bus; returns the rule id';
 
@@ -420,22 +435,32 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION courier.enable_rule(bus_name text, rule_name text)
+CREATE FUNCTION courier._enable_rule(bus_name text, rule_name text)
 RETURNS void
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT courier._set_rule_enabled(bus_name, rule_name, true) $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.enable_rule(bus_name text, rule_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.enable_rule(text, text) IS 'let a rule match events again';
 
-CREATE FUNCTION courier.disable_rule(bus_name text, rule_name text)
+CREATE FUNCTION courier._disable_rule(bus_name text, rule_name text)
 RETURNS void
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT courier._set_rule_enabled(bus_name, rule_name, false) $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.disable_rule(bus_name text, rule_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.disable_rule(text, text) IS
     'stop a rule from matching events (its targets and pending deliveries stay)';
 
-CREATE FUNCTION courier.delete_rule(bus_name text, rule_name text, force boolean DEFAULT false)
+CREATE FUNCTION courier._delete_rule(bus_name text, rule_name text, force boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -450,14 +475,14 @@ BEGIN
     PERFORM courier._lock_bus(bus_name, true);
     PERFORM courier._bus_for_change(bus_name);
     SELECT r.rule_id INTO id FROM courier.rules AS r
-     WHERE r.bus_name = delete_rule.bus_name AND r.rule_name = delete_rule.rule_name;
+     WHERE r.bus_name = _delete_rule.bus_name AND r.rule_name = _delete_rule.rule_name;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'rule "%" does not exist on bus "%"', rule_name, bus_name
             USING ERRCODE = 'undefined_object',
                   HINT = 'courier.list_rules(bus_name) shows the rules there are.';
     END IF;
     SELECT array_agg(t.target_key ORDER BY t.target_key) INTO keys FROM courier.targets AS t
-     WHERE t.bus_name = delete_rule.bus_name AND t.rule_name = delete_rule.rule_name;
+     WHERE t.bus_name = _delete_rule.bus_name AND t.rule_name = _delete_rule.rule_name;
     IF keys IS NOT NULL AND NOT force THEN
         -- As EventBridge: a rule with targets cannot be deleted.
         RAISE EXCEPTION 'rule "%" on bus "%" still has targets', rule_name, bus_name
@@ -465,10 +490,10 @@ BEGIN
                   HINT = 'Remove them first with courier.remove_target(), or pass force => true.';
     END IF;
     DELETE FROM courier.bus_deliveries AS d
-     WHERE d.bus_name = delete_rule.bus_name AND d.target_key = ANY (keys);
+     WHERE d.bus_name = _delete_rule.bus_name AND d.target_key = ANY (keys);
     GET DIAGNOSTICS pending = ROW_COUNT;
     DELETE FROM courier.rules AS r
-     WHERE r.bus_name = delete_rule.bus_name AND r.rule_name = delete_rule.rule_name;
+     WHERE r.bus_name = _delete_rule.bus_name AND r.rule_name = _delete_rule.rule_name;
     PERFORM courier._bump_bus(bus_name);
     PERFORM courier._forget_bus_stats('rule', id);
     PERFORM courier._forget_bus_stats('target', k) FROM unnest(keys) AS k;
@@ -477,6 +502,11 @@ BEGIN
                                               'pending_deliveries_dropped', pending));
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.delete_rule(bus_name text, rule_name text, force boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.delete_rule(text, text, boolean) IS
     'delete a rule; one with targets only with force => true (its targets and pending deliveries go too)';
 
@@ -503,7 +533,7 @@ END
 $$;
 COMMENT ON FUNCTION courier.list_rules(text) IS 'the rules of a bus';
 
-CREATE FUNCTION courier.put_target(
+CREATE FUNCTION courier._put_target(
     bus_name            text,
     rule_name           text,
     target_id           text,
@@ -593,7 +623,7 @@ BEGIN
     t.target_id := target_id;
     t.target := target;
     t.kind := kind;
-    t.run_as := current_user;
+    t.run_as := courier._acting_role();
     t.input := input;
     t.input_path := input_path;
     t.input_transformer := input_transformer;
@@ -648,7 +678,7 @@ BEGIN
                 USING ERRCODE = 'undefined_function',
                       HINT = 'A function target is function:SCHEMA.NAME of a function that takes one jsonb argument.';
         END;
-        IF NOT has_function_privilege(fn, 'EXECUTE') THEN
+        IF NOT has_function_privilege(courier._acting_role(), fn, 'EXECUTE') THEN
             RAISE EXCEPTION 'permission denied for function %', fn
                 USING ERRCODE = 'insufficient_privilege',
                       DETAIL = 'A function target is called as the role that puts the target.';
@@ -682,17 +712,39 @@ BEGIN
                   DETAIL = 'Queue, topic and bus targets are delivered in the put_events() transaction: they succeed or the call fails.';
     END IF;
 
+    -- Put through a courier grant on the bus (src/grants.c), the target's
+    -- destination must be one its caller may deliver to as well.
+    IF NOT ((CASE kind WHEN 'queue' THEN courier._may('send', 'queue', dest)
+                      WHEN 'topic' THEN courier._may('publish', 'topic', dest)
+                      WHEN 'bus' THEN courier._may('put_events', 'bus', dest)
+                      WHEN 'state_machine' THEN courier._may('start_execution', 'state_machine', dest)
+                      ELSE true END)
+            OR courier._may('manage', kind, dest))
+       OR NOT (t.dead_letter_queue IS NULL OR courier._may('send', 'queue', t.dead_letter_queue)
+               OR courier._may('manage', 'queue', t.dead_letter_queue)) THEN
+        RAISE EXCEPTION 'permission denied to deliver to %',
+                        (CASE WHEN t.dead_letter_queue IS NOT NULL
+                              AND NOT (courier._may('send', 'queue', t.dead_letter_queue)
+                                       OR courier._may('manage', 'queue', t.dead_letter_queue))
+                             THEN format('dead-letter queue "%s"', t.dead_letter_queue)
+                             ELSE format('%s "%s"', replace(kind, '_', ' '), dest) END)
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('Role "%s" manages bus "%s" through a courier grant, not what the target delivers to.',
+                                  courier._acting_role(), bus_name),
+                  HINT = 'Grant it send, publish, put_events or start_execution on the destination with courier.grant().';
+    END IF;
+
     PERFORM courier._lock_bus(bus_name, true);
     PERFORM courier._bus_for_change(bus_name);
     IF NOT EXISTS (SELECT 1 FROM courier.rules AS r
-                    WHERE r.bus_name = put_target.bus_name AND r.rule_name = put_target.rule_name) THEN
+                    WHERE r.bus_name = _put_target.bus_name AND r.rule_name = _put_target.rule_name) THEN
         RAISE EXCEPTION 'rule "%" does not exist on bus "%"', rule_name, bus_name
             USING ERRCODE = 'undefined_object',
                   HINT = 'Create it first with courier.put_rule().';
     END IF;
     SELECT c.target_key INTO existing FROM courier.targets AS c
-     WHERE c.bus_name = put_target.bus_name AND c.rule_name = put_target.rule_name
-       AND c.target_id = put_target.target_id;
+     WHERE c.bus_name = _put_target.bus_name AND c.rule_name = _put_target.rule_name
+       AND c.target_id = _put_target.target_id;
     IF FOUND THEN
         -- PutTargets replaces a target with the same id; its pending
         -- deliveries keep their place and are made to the new target.
@@ -700,7 +752,7 @@ BEGIN
         DELETE FROM courier.targets AS c WHERE c.target_key = existing;
     ELSE
         IF (SELECT count(*) FROM courier.targets AS c
-             WHERE c.bus_name = put_target.bus_name AND c.rule_name = put_target.rule_name) >= 5 THEN
+             WHERE c.bus_name = _put_target.bus_name AND c.rule_name = _put_target.rule_name) >= 5 THEN
             RAISE EXCEPTION 'rule "%" on bus "%" already has 5 targets', rule_name, bus_name
                 USING ERRCODE = 'program_limit_exceeded',
                       HINT = 'Target a topic to fan out to more destinations.';
@@ -716,10 +768,24 @@ BEGIN
                                               'dead_letter_queue', t.dead_letter_queue));
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.put_target(
+    bus_name            text,
+    rule_name           text,
+    target_id           text,
+    target              text,
+    input               jsonb DEFAULT NULL,
+    input_path          text DEFAULT NULL,
+    input_transformer   jsonb DEFAULT NULL,
+    retry_policy        jsonb DEFAULT NULL,
+    dead_letter_queue   text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.put_target(text, text, text, text, jsonb, text, jsonb, jsonb, text) IS
     'create or replace a target of a rule: queue:NAME, topic:NAME, bus:NAME or function:SCHEMA.NAME';
 
-CREATE FUNCTION courier.remove_target(bus_name text, rule_name text, target_id text)
+CREATE FUNCTION courier._remove_target(bus_name text, rule_name text, target_id text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -733,8 +799,8 @@ BEGIN
     PERFORM courier._lock_bus(bus_name, true);
     PERFORM courier._bus_for_change(bus_name);
     DELETE FROM courier.targets AS t
-     WHERE t.bus_name = remove_target.bus_name AND t.rule_name = remove_target.rule_name
-       AND t.target_id = remove_target.target_id
+     WHERE t.bus_name = _remove_target.bus_name AND t.rule_name = _remove_target.rule_name
+       AND t.target_id = _remove_target.target_id
     RETURNING t.target_key INTO key;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'target "%" of rule "%" does not exist on bus "%"', target_id, rule_name, bus_name
@@ -743,7 +809,7 @@ BEGIN
     END IF;
     -- As EventBridge: retries of a removed target are not made.
     DELETE FROM courier.bus_deliveries AS d
-     WHERE d.bus_name = remove_target.bus_name AND d.target_key = key;
+     WHERE d.bus_name = _remove_target.bus_name AND d.target_key = key;
     GET DIAGNOSTICS pending = ROW_COUNT;
     PERFORM courier._bump_bus(bus_name);
     PERFORM courier._forget_bus_stats('target', key);
@@ -752,6 +818,11 @@ BEGIN
                                               'pending_deliveries_dropped', pending));
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.remove_target(bus_name text, rule_name text, target_id text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.remove_target(text, text, text) IS
     'remove a target from a rule; its pending deliveries are dropped';
 

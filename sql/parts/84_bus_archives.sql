@@ -526,7 +526,7 @@ BEGIN
            (archive_id, event_start_time, event_end_time, created_at, dry_run, started_by,
             replay_name, archive_name, bus_name, state, rules)
     VALUES (a.archive_id, start_replay.event_start_time, start_replay.event_end_time, ts,
-            start_replay.dry_run, current_user, start_replay.replay_name, a.archive_name,
+            start_replay.dry_run, courier._acting_role(), start_replay.replay_name, a.archive_name,
             a.bus_name, 'STARTING', wanted)
         ON CONFLICT ON CONSTRAINT bus_replays_pkey DO NOTHING;
     IF NOT FOUND THEN

@@ -193,7 +193,7 @@ $$;
 COMMENT ON FUNCTION courier.create_state_machine(text, jsonb) IS
     'create a state machine from an Amazon States Language definition (validated); returns its version, 1';
 
-CREATE FUNCTION courier.update_state_machine(state_machine_name text, definition jsonb)
+CREATE FUNCTION courier._update_state_machine(state_machine_name text, definition jsonb)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -207,7 +207,7 @@ BEGIN
     PERFORM courier.validate_state_machine_definition(definition);
     UPDATE courier.state_machines AS m
        SET current_version = m.current_version + 1, updated_at = ts
-     WHERE m.state_machine_name = update_state_machine.state_machine_name
+     WHERE m.state_machine_name = _update_state_machine.state_machine_name
     RETURNING m.current_version INTO v;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'state machine "%" does not exist', state_machine_name
@@ -221,10 +221,15 @@ BEGIN
     RETURN v;
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.update_state_machine(state_machine_name text, definition jsonb)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.update_state_machine(text, jsonb) IS
     'give a state machine a new definition (a new version); running executions finish on theirs';
 
-CREATE FUNCTION courier.delete_state_machine(state_machine_name text)
+CREATE FUNCTION courier._delete_state_machine(state_machine_name text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -235,7 +240,7 @@ DECLARE
 BEGIN
     PERFORM courier._check_state_machine_name(state_machine_name);
     PERFORM 1 FROM courier.state_machines AS m
-     WHERE m.state_machine_name = delete_state_machine.state_machine_name FOR UPDATE;
+     WHERE m.state_machine_name = _delete_state_machine.state_machine_name FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'state machine "%" does not exist', state_machine_name
             USING ERRCODE = 'undefined_object';
@@ -243,7 +248,7 @@ BEGIN
     SELECT count(*) FILTER (WHERE e.status = 'RUNNING' AND e.parent_execution_id IS NULL),
            count(*) FILTER (WHERE e.parent_execution_id IS NULL) INTO running, total
       FROM courier.executions AS e
-     WHERE e.state_machine_name = delete_state_machine.state_machine_name;
+     WHERE e.state_machine_name = _delete_state_machine.state_machine_name;
     IF running > 0 THEN
         RAISE EXCEPTION 'state machine "%" has % running executions', state_machine_name, running
             USING ERRCODE = 'object_in_use',
@@ -251,14 +256,19 @@ BEGIN
     END IF;
     DELETE FROM courier.execution_events AS h
      WHERE h.execution_id IN (SELECT e.execution_id FROM courier.executions AS e
-                               WHERE e.state_machine_name = delete_state_machine.state_machine_name);
+                               WHERE e.state_machine_name = _delete_state_machine.state_machine_name);
     DELETE FROM courier.state_machines AS m
-     WHERE m.state_machine_name = delete_state_machine.state_machine_name;
+     WHERE m.state_machine_name = _delete_state_machine.state_machine_name;
     PERFORM courier._forget_stats('state_machine', state_machine_name);
     PERFORM courier._audit('delete_state_machine', 'state_machine', state_machine_name,
                            jsonb_build_object('executions', total));
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.delete_state_machine(state_machine_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.delete_state_machine(text) IS
     'delete a state machine with its versions and finished executions (refused while one runs)';
 
@@ -297,7 +307,7 @@ AS $$
       FROM e
 $$;
 
-CREATE FUNCTION courier.start_execution(
+CREATE FUNCTION courier._start_execution(
     state_machine_name  text,
     input               jsonb DEFAULT '{}',
     execution_name      text DEFAULT NULL)
@@ -327,7 +337,7 @@ BEGIN
                   DETAIL = format('The input has %s characters; at most 262144.', length(input::text));
     END IF;
     SELECT * INTO m FROM courier.state_machines AS c
-     WHERE c.state_machine_name = start_execution.state_machine_name FOR KEY SHARE;
+     WHERE c.state_machine_name = _start_execution.state_machine_name FOR KEY SHARE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'state machine "%" does not exist', state_machine_name
             USING ERRCODE = 'undefined_object',
@@ -337,15 +347,15 @@ BEGIN
         -- As StartExecution: the same name and input while it runs returns
         -- the running execution; anything else with that name is an error.
         SELECT * INTO e FROM courier.executions AS c
-         WHERE c.state_machine_name = start_execution.state_machine_name AND c.execution_name = name;
+         WHERE c.state_machine_name = _start_execution.state_machine_name AND c.execution_name = name;
         IF FOUND THEN
-            IF e.status = 'RUNNING' AND e.input = start_execution.input THEN
+            IF e.status = 'RUNNING' AND e.input = _start_execution.input THEN
                 RETURN e.execution_id;
             END IF;
             RAISE EXCEPTION 'execution "%" of state machine "%" already exists', name, state_machine_name
                 USING ERRCODE = 'duplicate_object',
                       DETAIL = format('It is %s%s.', e.status,
-                                      CASE WHEN e.input <> start_execution.input
+                                      CASE WHEN e.input <> _start_execution.input
                                            THEN ', with another input' ELSE '' END),
                       HINT = 'Execution names are unique per state machine; choose another.';
         END IF;
@@ -362,7 +372,7 @@ BEGIN
             correlation_id, causation_id, last_event_id)
     VALUES (id, m.state_machine_name, name, m.current_version, 'RUNNING', ts,
             ts + make_interval(secs => (def->>'TimeoutSeconds')::double precision),
-            ts, def->>'StartAt', ts, current_user, input, input,
+            ts, def->>'StartAt', ts, courier._acting_role(), input, input,
             ctx.correlation_id, ctx.causation_id, 1)
         ON CONFLICT ON CONSTRAINT executions_pkey DO NOTHING;
     IF NOT FOUND THEN
@@ -375,11 +385,19 @@ BEGIN
            (execution_id, first_event_id, last_event_id, timestamps, types, details)
     VALUES (id, 1, 1, ARRAY[ts], ARRAY['ExecutionStarted'],
             ARRAY[jsonb_build_object('input', input, 'version', m.current_version,
-                                     'name', name, 'startedBy', current_user)]);
+                                     'name', name, 'startedBy', courier._acting_role())]);
     PERFORM courier._wake_executions();
     RETURN id;
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.start_execution(
+    state_machine_name  text,
+    input               jsonb DEFAULT '{}',
+    execution_name      text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.start_execution(text, jsonb, text) IS
     'start an execution in the caller''s transaction (idempotent by name while it runs with the same input); returns its id';
 
@@ -446,7 +464,7 @@ AS $$
 $$;
 COMMENT ON FUNCTION courier.list_executions(text, text) IS 'executions, newest first, of one machine or all, of one status or all';
 
-CREATE FUNCTION courier.stop_execution(execution_id bigint, error text DEFAULT NULL, cause text DEFAULT NULL)
+CREATE FUNCTION courier._stop_execution(execution_id bigint, error text DEFAULT NULL, cause text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -455,29 +473,29 @@ DECLARE
     e courier.executions;
     ts timestamptz := courier.now();
 BEGIN
-    PERFORM courier._require('execution_id', stop_execution.execution_id IS NULL);
+    PERFORM courier._require('execution_id', _stop_execution.execution_id IS NULL);
     SELECT * INTO e FROM courier.executions AS c
-     WHERE c.execution_id = stop_execution.execution_id FOR UPDATE;
+     WHERE c.execution_id = _stop_execution.execution_id FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'execution % does not exist', stop_execution.execution_id
+        RAISE EXCEPTION 'execution % does not exist', _stop_execution.execution_id
             USING ERRCODE = 'undefined_object';
     END IF;
     IF e.parent_execution_id IS NOT NULL THEN
-        RAISE EXCEPTION 'execution % is a branch of execution %', stop_execution.execution_id,
+        RAISE EXCEPTION 'execution % is a branch of execution %', _stop_execution.execution_id,
                         e.parent_execution_id
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = 'It runs a branch or an iteration of a Parallel or Map state.',
                   HINT = 'Stop the execution it belongs to; its branches stop with it.';
     END IF;
     IF e.status <> 'RUNNING' THEN
-        RAISE EXCEPTION 'execution % is not running', stop_execution.execution_id
+        RAISE EXCEPTION 'execution % is not running', _stop_execution.execution_id
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = format('It is %s since %s.', e.status, e.stopped_at);
     END IF;
     UPDATE courier.executions AS c
        SET status = 'ABORTED', stopped_at = ts, next_step_at = NULL,
-           error = stop_execution.error, cause = stop_execution.cause
-     WHERE c.execution_id = stop_execution.execution_id;
+           error = _stop_execution.error, cause = _stop_execution.cause
+     WHERE c.execution_id = _stop_execution.execution_id;
     PERFORM courier._stop_children(e.execution_id, ts);
     PERFORM courier._count_stats('state_machine', e.state_machine_name, 'aborted', 1);
     PERFORM courier._history(e.execution_id, 'ExecutionAborted',
@@ -486,6 +504,11 @@ BEGIN
                            jsonb_build_object('execution_id', e.execution_id, 'execution', e.execution_name));
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.stop_execution(execution_id bigint, error text DEFAULT NULL, cause text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.stop_execution(bigint, text, text) IS 'abort a running execution';
 
 -- Internal: advance due executions by at most max_steps state transitions

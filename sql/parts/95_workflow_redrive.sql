@@ -3,7 +3,7 @@
 -- that state with, on the version it started on.  The states it had left
 -- are not run again.  See docs/workflows.md ("Redriving an execution").
 
-CREATE FUNCTION courier.redrive_execution(execution_id bigint)
+CREATE FUNCTION courier._redrive_execution(execution_id bigint)
 RETURNS timestamptz
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -16,11 +16,11 @@ DECLARE
     redrivable_for constant interval := '14 days';
     max_redrives constant integer := 1000;
 BEGIN
-    PERFORM courier._require('execution_id', redrive_execution.execution_id IS NULL);
+    PERFORM courier._require('execution_id', _redrive_execution.execution_id IS NULL);
     SELECT * INTO e FROM courier.executions AS c
-     WHERE c.execution_id = redrive_execution.execution_id FOR UPDATE;
+     WHERE c.execution_id = _redrive_execution.execution_id FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'execution % does not exist (ExecutionDoesNotExist)', redrive_execution.execution_id
+        RAISE EXCEPTION 'execution % does not exist (ExecutionDoesNotExist)', _redrive_execution.execution_id
             USING ERRCODE = 'undefined_object',
                   HINT = 'courier.list_executions() shows the executions there are.';
     END IF;
@@ -74,5 +74,10 @@ BEGIN
     RETURN ts;
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.redrive_execution(execution_id bigint)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.redrive_execution(bigint) IS
     'resume a FAILED, TIMED_OUT or ABORTED execution at the state it stopped in (within 14 days, at most 1000 times); returns the redrive time';
