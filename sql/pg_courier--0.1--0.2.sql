@@ -3934,15 +3934,18 @@ COMMENT ON FUNCTION courier.purge_outbox(interval) IS
 ---------------------------------------------------------------------------
 
 -- A key claimed in a scope, until it expires; result is what the first
--- processing stored for retries to return (idempotency_store).
+-- processing stored for retries to return (idempotency_store).  Keys are
+-- per tenant ('' for none): the same key of two tenants is two claims, and
+-- no call of one tenant learns anything of the other's (docs/security.md).
 CREATE TABLE courier.idempotency_keys (
     claimed_at          timestamptz NOT NULL,
     expires_at          timestamptz NOT NULL,
     stored_at           timestamptz,
     scope               text COLLATE "C" NOT NULL,
+    tenant_id           text COLLATE "C" NOT NULL DEFAULT '',
     key                 text COLLATE "C" NOT NULL,
     result              jsonb,
-    CONSTRAINT idempotency_keys_pkey PRIMARY KEY (scope, key)
+    CONSTRAINT idempotency_keys_pkey PRIMARY KEY (scope, tenant_id, key)
 );
 COMMENT ON TABLE courier.idempotency_keys IS
     'pg_courier idempotency keys: claimed per scope until they expire, with the stored result';
@@ -3975,13 +3978,23 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION courier.idempotency_claim(scope text, key text, ttl interval DEFAULT '7 days')
+-- Internal: the tenant a role's idempotency keys belong to: the one given,
+-- which must be one of the role's tenants when it is bound to tenants
+-- (src/grants.c), else its only tenant, else '' (none).
+CREATE FUNCTION courier._tenant_for(tenant_id text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'courier_tenant_for'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION courier.idempotency_claim(scope text, key text, ttl interval DEFAULT '7 days',
+                                          tenant_id text DEFAULT NULL)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     ts timestamptz := courier.now();
+    t text := courier._tenant_for(tenant_id);
 BEGIN
     -- A hot path: the checks are plain expressions (no PERFORM of the
     -- shared checks, each of which would run a statement); the same rules
@@ -3997,8 +4010,8 @@ BEGIN
     -- that finds the key taken locks nothing, so duplicates never queue up
     -- behind each other.
     FOR attempt IN 1 .. 3 LOOP
-        INSERT INTO courier.idempotency_keys AS k (claimed_at, expires_at, scope, key)
-        VALUES (ts, ts + ttl, idempotency_claim.scope, idempotency_claim.key)
+        INSERT INTO courier.idempotency_keys AS k (claimed_at, expires_at, scope, tenant_id, key)
+        VALUES (ts, ts + ttl, idempotency_claim.scope, t, idempotency_claim.key)
             ON CONFLICT ON CONSTRAINT idempotency_keys_pkey DO NOTHING;
         IF FOUND THEN
             RETURN true;
@@ -4006,14 +4019,15 @@ BEGIN
         -- taken: unless it expired and tick() has not removed it yet
         UPDATE courier.idempotency_keys AS k
            SET claimed_at = ts, expires_at = ts + ttl, stored_at = NULL, result = NULL
-         WHERE k.scope = idempotency_claim.scope AND k.key = idempotency_claim.key
-           AND k.expires_at <= ts;
+         WHERE k.scope = idempotency_claim.scope AND k.tenant_id = t
+           AND k.key = idempotency_claim.key AND k.expires_at <= ts;
         IF FOUND THEN
             RETURN true;
         END IF;
         -- still there (and live): taken.  Gone: tick() removed it meanwhile.
         PERFORM 1 FROM courier.idempotency_keys AS k
-         WHERE k.scope = idempotency_claim.scope AND k.key = idempotency_claim.key;
+         WHERE k.scope = idempotency_claim.scope AND k.tenant_id = t
+           AND k.key = idempotency_claim.key;
         IF FOUND THEN
             RETURN false;
         END IF;
@@ -4021,23 +4035,25 @@ BEGIN
     RETURN false;
 END
 $$;
-COMMENT ON FUNCTION courier.idempotency_claim(text, text, interval) IS
-    'claim a key in a scope in the caller''s transaction: true the first time (released again if the transaction rolls back), false while it is claimed; expires after ttl';
+COMMENT ON FUNCTION courier.idempotency_claim(text, text, interval, text) IS
+    'claim a key in a scope (and tenant) in the caller''s transaction: true the first time (released again if the transaction rolls back), false while it is claimed; expires after ttl';
 
-CREATE FUNCTION courier.idempotency_store(scope text, key text, result jsonb)
+CREATE FUNCTION courier.idempotency_store(scope text, key text, result jsonb,
+                                          tenant_id text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     ts timestamptz := courier.now();
+    t text := courier._tenant_for(tenant_id);
 BEGIN
     PERFORM courier._check_idempotency_key(scope, key, NULL);
     PERFORM courier._require('result', result IS NULL);
     UPDATE courier.idempotency_keys AS k
        SET result = idempotency_store.result, stored_at = ts
-     WHERE k.scope = idempotency_store.scope AND k.key = idempotency_store.key
-       AND k.expires_at > ts;
+     WHERE k.scope = idempotency_store.scope AND k.tenant_id = t
+       AND k.key = idempotency_store.key AND k.expires_at > ts;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'idempotency key "%" is not claimed in scope "%"', key, scope
             USING ERRCODE = 'undefined_object',
@@ -4045,28 +4061,29 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION courier.idempotency_store(text, text, jsonb) IS
+COMMENT ON FUNCTION courier.idempotency_store(text, text, jsonb, text) IS
     'store the result of the processing a claimed key guards, for retries to read with idempotency_result()';
 
-CREATE FUNCTION courier.idempotency_result(scope text, key text)
+CREATE FUNCTION courier.idempotency_result(scope text, key text, tenant_id text DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     r jsonb;
+    t text := courier._tenant_for(tenant_id);
 BEGIN
     PERFORM courier._check_idempotency_key(scope, key, NULL);
     SELECT k.result INTO r FROM courier.idempotency_keys AS k
-     WHERE k.scope = idempotency_result.scope AND k.key = idempotency_result.key
-       AND k.expires_at > courier.now();
+     WHERE k.scope = idempotency_result.scope AND k.tenant_id = t
+       AND k.key = idempotency_result.key AND k.expires_at > courier.now();
     RETURN r;
 END
 $$;
-COMMENT ON FUNCTION courier.idempotency_result(text, text) IS
+COMMENT ON FUNCTION courier.idempotency_result(text, text, text) IS
     'the result stored for a claimed key, or NULL (not claimed, expired, or nothing stored)';
 
-CREATE FUNCTION courier.delete_once(
+CREATE FUNCTION courier._delete_once(
     queue_name  text,
     receipt     text,
     scope       text DEFAULT NULL,
@@ -4077,6 +4094,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     k text;
+    t text;
 BEGIN
     PERFORM courier._require('queue_name', queue_name IS NULL);
     PERFORM courier._require('receipt', receipt IS NULL);
@@ -4087,8 +4105,8 @@ BEGIN
         PERFORM courier._check_duration('ttl', ttl, '1 second', '3650 days', '1 second and 3650 days');
     END IF;
     -- the message's key, read before the delete takes the row away
-    SELECT m.idempotency_key INTO k FROM courier.messages AS m
-     WHERE m.queue_name = delete_once.queue_name
+    SELECT m.idempotency_key, m.tenant_id INTO k, t FROM courier.messages AS m
+     WHERE m.queue_name = _delete_once.queue_name
        AND m.msg_id = CASE WHEN receipt ~ '^[0-9]{1,18}:' THEN split_part(receipt, ':', 1)::bigint END;
     IF NOT courier.delete(queue_name, receipt) THEN
         RETURN false;
@@ -4096,9 +4114,19 @@ BEGIN
     IF k IS NULL THEN
         RETURN true;
     END IF;
-    RETURN courier.idempotency_claim(coalesce(scope, queue_name), k, ttl);
+    -- the key is the message's, in the message's tenant
+    RETURN courier.idempotency_claim(coalesce(scope, _delete_once.queue_name), k, ttl, t);
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.delete_once(
+    queue_name  text,
+    receipt     text,
+    scope       text DEFAULT NULL,
+    ttl         interval DEFAULT '7 days')
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.delete_once(text, text, text, interval) IS
     'delete a received message and claim its idempotency key (scope: the queue) in one call: true when this transaction should apply the message''s effects, false for a duplicate or a receipt that no longer holds the message';
 
@@ -4216,7 +4244,8 @@ BEGIN
                        FOR UPDATE SKIP LOCKED);
     GET DIAGNOSTICS rows_removed = ROW_COUNT;
     DELETE FROM courier.idempotency_keys AS k
-     WHERE (k.scope, k.key) IN (SELECT c.scope, c.key FROM courier.idempotency_keys AS c
+     WHERE (k.scope, k.tenant_id, k.key) IN (SELECT c.scope, c.tenant_id, c.key
+                                   FROM courier.idempotency_keys AS c
                                  WHERE c.expires_at <= ts
                                  ORDER BY c.expires_at
                                  LIMIT 10000
@@ -5731,7 +5760,7 @@ COMMENT ON FUNCTION courier.revoke(text, text, text, name, text) IS
     'take back a privilege given with courier.grant(); false when role did not hold it';
 
 -- Row-level security: a role bound to tenants by its grants reads only its
--- tenants' messages and outbox events; every other role reads what its
+-- tenants' messages, outbox events and idempotency keys; every other role reads what its
 -- table privileges give (the policy is true for it).  The extension's owner
 -- and superusers are not subject to it, so the courier functions acting
 -- through a grant, tick() and the worker see every row.
@@ -5743,6 +5772,10 @@ ALTER TABLE courier.outbox ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_rows ON courier.outbox
     USING ((SELECT courier._tenant_unbound())
            OR tenant_id OPERATOR(pg_catalog.=) ANY ((SELECT courier._bound_tenants())::text[]));
+ALTER TABLE courier.idempotency_keys ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_rows ON courier.idempotency_keys
+    USING ((SELECT courier._tenant_unbound())
+           OR tenant_id OPERATOR(pg_catalog.=) ANY ((SELECT courier._bound_tenants())::text[]));
 
 -- Nothing new is callable by PUBLIC either.
 REVOKE ALL ON ALL TABLES IN SCHEMA courier FROM PUBLIC;
@@ -5750,8 +5783,9 @@ REVOKE ALL ON ALL SEQUENCES IN SCHEMA courier FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA courier FROM PUBLIC;
 
 -- Row-level security calls the first two as the role reading the tables,
--- and every function that audits or puts a target the last two, whoever
--- its caller: every role may (they tell a role only about itself; see
+-- and the functions that audit, put a target or claim an idempotency key
+-- the others, whoever their caller: every role may (they tell a role only about itself; see
 -- src/grants.c).
 GRANT EXECUTE ON FUNCTION courier._tenant_unbound(), courier._bound_tenants(),
-                          courier._acting_role(), courier._may(text, text, text) TO PUBLIC;
+                          courier._acting_role(), courier._may(text, text, text),
+                          courier._tenant_for(text) TO PUBLIC;

@@ -49,6 +49,7 @@
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "parser/parse_func.h"
 #include "utils/acl.h"
@@ -70,6 +71,7 @@ PG_FUNCTION_INFO_V1(courier_may);
 PG_FUNCTION_INFO_V1(courier_tenant_unbound);
 PG_FUNCTION_INFO_V1(courier_bound_tenants);
 PG_FUNCTION_INFO_V1(courier_grants_changed);
+PG_FUNCTION_INFO_V1(courier_tenant_for);
 
 /* One row of courier.grants. */
 typedef struct GrantRow
@@ -248,6 +250,18 @@ LoadGrants(void)
 	grants_valid = true;
 }
 
+/* The innermost call acting for a caller, if the session is inside it. */
+static Acting *
+CurrentActing(void)
+{
+	if (n_acting == 0)
+		return NULL;
+	/* an elevated call runs as the owner; anything else is not inside it */
+	if (GetUserId() != acting[n_acting - 1].owner)
+		return NULL;
+	return &acting[n_acting - 1];
+}
+
 static bool
 InList(List *list, const char *s)
 {
@@ -322,9 +336,28 @@ CourierAuthorize(const char *privilege, const char *kind, const char *name,
 				 CourierAccess *acc)
 {
 	List	   *tenants;
+	Acting	   *outer = CurrentActing();
 
 	memset(acc, 0, sizeof(*acc));
 	acc->caller = GetUserId();
+	/*
+	 * Called by a call acting through a grant (delete_once calls delete):
+	 * its caller's grants decide, tenants included; without one nothing
+	 * falls back to the owner's privileges.
+	 */
+	if (outer != NULL && name != NULL)
+	{
+		acc->caller = outer->caller;
+		if (!MatchGrants(acc->caller, privilege, kind, name, &tenants))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to %s on %s \"%s\"", privilege, kind, name),
+					 errdetail("Role \"%s\" holds no %s grant on it.",
+							   GetUserNameFromId(acc->caller, false), privilege)));
+		acc->elevated = true;
+		acc->tenants = tenants;
+		return;
+	}
 	/* superusers (the worker, tick() from pg_cron as one) skip the lookup */
 	if (superuser() || name == NULL)
 		return;
@@ -353,7 +386,7 @@ void
 CourierAuthorizeText(const char *privilege, const char *kind, text *name,
 					 CourierAccess *acc)
 {
-	if (superuser())
+	if (superuser() && CurrentActing() == NULL)
 	{
 		memset(acc, 0, sizeof(*acc));
 		acc->caller = GetUserId();
@@ -405,17 +438,6 @@ CourierAccessEnd(CourierAccess *acc)
 		n_acting--;
 }
 
-/* The innermost call acting for a caller, if the session is inside it. */
-static Acting *
-CurrentActing(void)
-{
-	if (n_acting == 0)
-		return NULL;
-	/* an elevated call runs as the owner; anything else is not inside it */
-	if (GetUserId() != acting[n_acting - 1].owner)
-		return NULL;
-	return &acting[n_acting - 1];
-}
 
 bool
 CourierTenantAllowed(const CourierAccess *acc, text *tenant)
@@ -569,6 +591,63 @@ courier_bound_tenants(PG_FUNCTION_ARGS pg_attribute_unused())
 	PG_RETURN_DATUM(CourierTenantArray(&acc));
 }
 
+/*
+ * courier._tenant_for(tenant_id text) returns text: the tenant a role's
+ * idempotency keys belong to.  A role bound to tenants (or a call acting
+ * through tenant-bound grants) gets the one given, which must be one of its
+ * tenants, or its only one; any other role the one given, or '' for none.
+ */
+Datum
+courier_tenant_for(PG_FUNCTION_ARGS)
+{
+	Acting	   *a = CurrentActing();
+	text	   *given = PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0);
+	List	   *tenants;
+	Oid			who;
+	CourierAccess acc;
+
+	if (given != NULL &&
+		(VARSIZE_ANY_EXHDR(given) == 0 ||
+		 pg_mbstrlen_with_len(VARDATA_ANY(given), VARSIZE_ANY_EXHDR(given)) > 256))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tenant_id must have 1 to 256 characters")));
+	if (a != NULL)
+	{
+		who = a->caller;
+		tenants = a->tenants;
+	}
+	else
+	{
+		who = GetUserId();
+		tenants = superuser() ? NIL : BoundTenants(who);
+	}
+	if (tenants == NIL)
+		PG_RETURN_TEXT_P(given != NULL ? given : cstring_to_text(""));
+	memset(&acc, 0, sizeof(acc));
+	acc.tenants = tenants;
+	if (given != NULL)
+	{
+		if (!CourierTenantAllowed(&acc, given))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for the idempotency keys of tenant \"%s\"",
+							text_to_cstring(given)),
+					 errdetail("Role \"%s\" is bound to the tenants %s.",
+							   GetUserNameFromId(who, false), TenantList(tenants))));
+		PG_RETURN_TEXT_P(given);
+	}
+	if (list_length(tenants) == 1)
+		PG_RETURN_TEXT_P(cstring_to_text(linitial(tenants)));
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("a tenant_id is required for idempotency keys of role \"%s\"",
+					GetUserNameFromId(who, false)),
+			 errdetail("It is bound to the tenants %s.", TenantList(tenants)),
+			 errhint("Pass tenant_id.")));
+	PG_RETURN_NULL();			/* not reached */
+}
+
 /* courier._acting_role() returns name: who the running call acts for */
 Datum
 courier_acting_role(PG_FUNCTION_ARGS pg_attribute_unused())
@@ -690,6 +769,7 @@ static const GuardSpec guards[] = {
 	{"redrive_execution", "manage", "state_machine", -1, -1, BY_EXECUTION, true, NULL, NULL, -1},
 	{"update_state_machine", "manage", "state_machine", -1, 0, NULL, true, NULL, NULL, -1},
 	{"delete_state_machine", "manage", "state_machine", -1, 0, NULL, true, NULL, NULL, -1},
+	{"delete_once", "receive", "queue", -1, 0, NULL, false, NULL, NULL, -1},
 	{"grant", "manage", NULL, 1, 2, NULL, false, NULL, NULL, -1},
 	{"revoke", "manage", NULL, 1, 2, NULL, false, NULL, NULL, -1},
 };
@@ -818,7 +898,7 @@ courier_guarded(PG_FUNCTION_ARGS)
 
 	memset(&acc, 0, sizeof(acc));
 	acc.caller = GetUserId();
-	if (!superuser())
+	if (!superuser() || CurrentActing() != NULL)
 	{
 		if (spec->kind_arg >= 0)
 			kind = PG_ARGISNULL(spec->kind_arg) ? NULL :

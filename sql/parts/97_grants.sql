@@ -262,7 +262,7 @@ COMMENT ON FUNCTION courier.revoke(text, text, text, name, text) IS
     'take back a privilege given with courier.grant(); false when role did not hold it';
 
 -- Row-level security: a role bound to tenants by its grants reads only its
--- tenants' messages and outbox events; every other role reads what its
+-- tenants' messages, outbox events and idempotency keys; every other role reads what its
 -- table privileges give (the policy is true for it).  The extension's owner
 -- and superusers are not subject to it, so the courier functions acting
 -- through a grant, tick() and the worker see every row.
@@ -272,5 +272,9 @@ CREATE POLICY tenant_rows ON courier.messages
            OR tenant_id OPERATOR(pg_catalog.=) ANY ((SELECT courier._bound_tenants())::text[]));
 ALTER TABLE courier.outbox ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_rows ON courier.outbox
+    USING ((SELECT courier._tenant_unbound())
+           OR tenant_id OPERATOR(pg_catalog.=) ANY ((SELECT courier._bound_tenants())::text[]));
+ALTER TABLE courier.idempotency_keys ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_rows ON courier.idempotency_keys
     USING ((SELECT courier._tenant_unbound())
            OR tenant_id OPERATOR(pg_catalog.=) ANY ((SELECT courier._bound_tenants())::text[]));

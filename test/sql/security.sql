@@ -28,8 +28,9 @@ SELECT count(*) > 100 AS many_functions_checked
 -- 2. A role with no grants.
 DROP ROLE IF EXISTS regress_courier_nobody;
 CREATE ROLE regress_courier_nobody;
--- (expected: only the four helpers that row-level security, the audit
--- trail and put_target call as any role, which tell it only about itself)
+-- (expected: only the five helpers that row-level security, the audit
+-- trail, put_target and idempotency keys call as any role, which tell it
+-- only about itself)
 SELECT d.objid::regprocedure AS callable_without_grants
   FROM pg_depend AS d JOIN pg_extension AS x ON x.oid = d.refobjid AND x.extname = 'pg_courier'
  WHERE d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
