@@ -70,6 +70,7 @@ typedef struct DeferredCall
 	TimestampTz received_at;
 	TimestampTz lease_end;
 	int64		nonce;
+	Oid			userid;			/* who leased: the lease is written as it */
 } DeferredCall;
 
 typedef struct DeferredLease
@@ -226,6 +227,8 @@ CourierDeferRecord(text *queue_name, TimestampTz received_at, TimestampTz lease_
 	call->received_at = received_at;
 	call->lease_end = lease_end;
 	call->nonce = nonce;
+	/* a receive acting through a courier grant runs as the owner (grants.c) */
+	call->userid = GetUserId();
 	MemoryContextSwitchTo(old);
 
 	for (row = 0; row < nrows; row++)
@@ -325,6 +328,8 @@ CourierDeferFlush(text *queue_name)
 	int			nwaiting = 0;
 	int			i;
 	SPIPlanPtr	plan;
+	Oid			saved_userid;
+	int			saved_sec_context;
 
 	if (leases == NULL)
 		return 0;
@@ -381,8 +386,13 @@ CourierDeferFlush(text *queue_name)
 		values[2] = TimestampTzGetDatum(call->lease_end);
 		values[3] = TimestampTzGetDatum(call->received_at);
 		values[4] = Int64GetDatum(call->nonce);
+		GetUserIdAndSecContext(&saved_userid, &saved_sec_context);
+		if (call->userid != saved_userid)
+			SetUserIdAndSecContext(call->userid,
+								   saved_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 		if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "courier: writing deferred leases failed");
+		SetUserIdAndSecContext(saved_userid, saved_sec_context);
 	}
 	CourierWriteEnd();
 	pfree(ids);

@@ -153,7 +153,8 @@ AS $$
         WHEN 'receive' THEN ARRAY['courier.receive(text, integer, interval, interval)',
                                   'courier.delete(text, text)', 'courier.delete_batch(text, text[])',
                                   'courier.change_visibility(text, text, interval)',
-                                  'courier.release(text, text, text, interval)']
+                                  'courier.release(text, text, text, interval)',
+                                  'courier.delete_once(text, text, text, interval)']
         WHEN 'publish' THEN ARRAY['courier.publish(text, jsonb, jsonb, text, text)']
         WHEN 'subscribe' THEN ARRAY['courier.subscribe(text, text, jsonb, text, boolean)',
                                     'courier.unsubscribe(bigint)']
