@@ -101,3 +101,33 @@ stop_cluster() {
 server_user_can_use() {
     as_server_user test -x "$1" -a -r "$1"
 }
+
+# For benchmarks: build this checkout and install it where $PG_CONFIG points,
+# unless the installed files are this build already (BENCH_NO_INSTALL=1: use
+# what is installed).  Sets LIB, FINGERPRINT (the installed library's md5),
+# GIT_DESC (the checkout, and whether src/ or sql/ have uncommitted changes)
+# and LOAD_START (the load average now).
+bench_install() {
+    local ext_dir extversion
+    ext_dir="$("$PG_CONFIG" --sharedir)/extension"
+    LIB="$("$PG_CONFIG" --pkglibdir)/pg_courier.so"
+    if [ "${BENCH_NO_INSTALL:-0}" != 1 ]; then
+        say "building pg_courier for $PG_CONFIG"
+        make -C "$PROJECT_DIR" -s PG_CONFIG="$PG_CONFIG" >/dev/null
+        extversion=$(sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\(.*\)'/\1/p" "$PROJECT_DIR/pg_courier.control")
+        if cmp -s "$PROJECT_DIR/pg_courier.so" "$LIB" \
+            && cmp -s "$PROJECT_DIR/sql/pg_courier--$extversion.sql" "$ext_dir/pg_courier--$extversion.sql" \
+            && cmp -s "$PROJECT_DIR/pg_courier.control" "$ext_dir/pg_courier.control"; then
+            say "the installed extension in $ext_dir is this build"
+        else
+            say "installing pg_courier into $ext_dir and $(dirname "$LIB")"
+            as_root make -C "$PROJECT_DIR" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
+        fi
+    fi
+    [ -f "$ext_dir/pg_courier.control" ] || die "pg_courier is not installed in $ext_dir"
+    FINGERPRINT="installed library md5 $(md5sum "$LIB" | cut -c1-12)"
+    GIT_DESC=$(git -C "$PROJECT_DIR" log -1 --format='%h %s' 2>/dev/null || echo unknown)
+    git -C "$PROJECT_DIR" diff --quiet HEAD -- src sql 2>/dev/null \
+        || GIT_DESC="$GIT_DESC (with uncommitted changes in src/ or sql/)"
+    LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+}

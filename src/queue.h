@@ -10,6 +10,7 @@
 #define COURIER_QUEUE_H
 
 #include "datatype/timestamp.h"
+#include "nodes/pg_list.h"
 #include "storage/lockdefs.h"
 #include "utils/jsonb.h"
 #include "utils/tuplestore.h"
@@ -54,7 +55,8 @@ typedef struct CourierLeaseRequest
 	Datum		nonce_text;		/* text */
 	Tuplestorestate *tupstore;
 	TupleDesc	tupdesc;
-	Datum		tenants;		/* text[]: only these tenants' messages; 0: any */
+	List	   *tenants;		/* of char *: only these tenants' messages; NIL: any */
+	Datum		tenant;			/* text: the one a lease statement takes */
 } CourierLeaseRequest;
 
 /* queue.c */

@@ -116,8 +116,11 @@ static SPIPlanPtr probe_fifo_plan = NULL;
 	")"
 #define PICK(columns) PICK_WHERE(columns, "")
 
-/* A tenant-bound receive (grants.c) takes only its tenants' messages ($12). */
-#define BY_TENANT "       AND m.tenant_id OPERATOR(pg_catalog.=) ANY ($12)"
+/*
+ * A tenant-bound receive (grants.c) takes only one tenant's messages ($12),
+ * through messages_tenant_idx, in the same order.
+ */
+#define BY_TENANT "       AND m.tenant_id OPERATOR(pg_catalog.=) $12"
 
 #define PICK_AND_LEASE_WHERE(extra) \
 	PICK_WHERE("m.msg_id, m.receive_count", extra) \
@@ -232,10 +235,10 @@ LeaseStandard(CourierLeaseRequest *req, int want, int64 *moved)
 {
 	static Oid	argtypes[12] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID,
 								TIMESTAMPTZOID, INT8OID, TEXTOID, INT4OID, TEXTOID,
-								TIMESTAMPTZOID, INT8OID, TEXTARRAYOID};
+								TIMESTAMPTZOID, INT8OID, TEXTOID};
 	Datum		values[12];
 	const CourierQueue *queue = req->queue;
-	bool		by_tenant = req->tenants != (Datum) 0;
+	bool		by_tenant = req->tenants != NIL;
 	/* tenant-bound receives lease at once: their statements are their own */
 	bool		deferred = !by_tenant && CourierDeferEnabled(queue);
 	SPIPlanPtr	plan;
@@ -253,7 +256,7 @@ LeaseStandard(CourierLeaseRequest *req, int want, int64 *moved)
 	values[4] = TimestampTzGetDatum(req->now + req->visibility_usec);
 	values[5] = Int64GetDatum(req->nonce);
 	values[6] = req->nonce_text;
-	values[11] = req->tenants;
+	values[11] = req->tenant;
 
 	if (queue->dead_letter_queue == NULL)
 	{
@@ -335,15 +338,10 @@ LeaseStandard(CourierLeaseRequest *req, int want, int64 *moved)
 	return CourierPutLeased(req, moved);
 }
 
-/* Lease up to req->max_messages; returns how many were leased. */
+/* Lease up to req->max_messages, having taken already; returns how many. */
 static int
-LeaseOnce(CourierLeaseRequest *req)
+LeaseStandardAll(CourierLeaseRequest *req, int taken)
 {
-	int			taken = 0;
-
-	if (req->queue->fifo)
-		return CourierReceiveFifo(req);
-
 	while (taken < req->max_messages)
 	{
 		int64		moved;
@@ -356,6 +354,32 @@ LeaseOnce(CourierLeaseRequest *req)
 		CourierWaitNoteSend(req->queue->dead_letter_queue);
 		/* the next round must not find the messages this one locked */
 		CourierDeferFlush(req->queue_name);
+	}
+	return taken;
+}
+
+/*
+ * Lease up to req->max_messages; returns how many were leased.  A
+ * tenant-bound receive takes its tenants' messages one tenant after the
+ * other (a standard queue promises no order across them).
+ */
+static int
+LeaseOnce(CourierLeaseRequest *req)
+{
+	int			taken = 0;
+	ListCell   *lc;
+
+	if (req->queue->fifo)
+		return CourierReceiveFifo(req);
+	if (req->tenants == NIL)
+		return LeaseStandardAll(req, 0);
+	foreach(lc, req->tenants)
+	{
+		CHECK_FOR_INTERRUPTS();
+		req->tenant = CStringGetTextDatum((char *) lfirst(lc));
+		taken = LeaseStandardAll(req, taken);
+		if (taken >= req->max_messages)
+			break;
 	}
 	return taken;
 }
@@ -453,8 +477,7 @@ courier_receive(PG_FUNCTION_ARGS)
 	slot = CourierWaitSlot(queue_name);
 
 	CourierAuthorizeText("receive", "queue", queue_name, &acc);
-	if (CourierTenantBound(&acc))
-		req.tenants = CourierTenantArray(&acc);
+	req.tenants = acc.tenants;
 	CourierAccessBegin(&acc);
 	SPI_connect();
 	CourierLookupQueue(queue_name, &queue, false);

@@ -262,6 +262,12 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.revoke(text, text, text, name, text) IS
     'take back a privilege given with courier.grant(); false when role did not hold it';
 
+-- A tenant-bound receive leases its tenant's messages oldest first through
+-- this index, past other tenants' messages (src/queue_lease.c).  Partial:
+-- messages without a tenant cost their insert only the predicate test.
+CREATE INDEX messages_tenant_idx ON courier.messages (queue_name, tenant_id, visible_at, msg_id)
+    WHERE tenant_id IS NOT NULL;
+
 -- Row-level security: a role bound to tenants by its grants reads only its
 -- tenants' messages, outbox events and idempotency keys; every other role reads what its
 -- table privileges give (the policy is true for it).  The extension's owner
