@@ -22,8 +22,13 @@
 # tenants' messages is not measured here).  The sessions take their role
 # from PGOPTIONS (-c role=...), so the connection is the same for all four.
 #
+# Part 2 times the calls alone in one session (BENCH_LOOP sends, then as many
+# receive + delete, in one transaction, rolled back): what the checks cost
+# per call without the commit, which dominates part 1.  The ratio there is
+# the superuser's time over the role's (1.00: the same speed).
+#
 # Knobs: BENCH_DURATION (s per run, default 5), BENCH_ROUNDS (default 3),
-# BENCH_KEEP=1, BENCH_NO_INSTALL=1.  Tables on stdout and in
+# BENCH_LOOP (default 20000), BENCH_KEEP=1, BENCH_NO_INSTALL=1.  Tables on stdout and in
 # bench/results/grants-latest.md (not committed).
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -106,6 +111,49 @@ for round in $(seq 1 "$ROUNDS"); do
     done
 done
 
+# Part 2: the call alone, without the commit that dominates part 1: as each
+# role, LOOP_N sends in one transaction, then LOOP_N receive + delete of
+# them, timed inside the server, rolled back; rounds as above.
+LOOP_N=${BENCH_LOOP:-20000}
+declare -A USEC
+for round in $(seq 1 "$ROUNDS"); do
+    for i in "${!ROLES[@]}"; do
+        r=${ROLES[$i]}
+        out=$(psql -X -q -A -t -v ON_ERROR_STOP=1 <<SQL
+BEGIN;
+SET LOCAL ROLE $r;
+DO \$\$
+DECLARE
+    t0 timestamptz;
+    t1 timestamptz;
+    t2 timestamptz;
+    rc text;
+BEGIN
+    t0 := clock_timestamp();
+    FOR k IN 1 .. $LOOP_N LOOP
+        PERFORM courier.send('gbench_$r', '{"order": 42, "items": [1, 2, 3], "note": "grant benchmark"}');
+    END LOOP;
+    t1 := clock_timestamp();
+    FOR k IN 1 .. $LOOP_N LOOP
+        SELECT receipt INTO rc FROM courier.receive('gbench_$r', 1);
+        PERFORM courier.delete('gbench_$r', rc);
+    END LOOP;
+    t2 := clock_timestamp();
+    RAISE NOTICE 'usec % %', extract(epoch FROM t1 - t0) * 1e6 / $LOOP_N,
+                             extract(epoch FROM t2 - t1) * 1e6 / $LOOP_N;
+END
+\$\$;
+ROLLBACK;
+SQL
+        2>&1)
+        read -r s_us c_us < <(echo "$out" | sed -n 's/.*usec \([0-9.]*\) \([0-9.]*\).*/\1 \2/p')
+        [ -n "${s_us:-}" ] || { echo "$out" >&2; die "the loop as $r failed"; }
+        USEC[send,$i,$round]=$s_us
+        USEC[consume,$i,$round]=$c_us
+        say "round $round: loop as ${LABELS[$i]}: send $s_us us, receive+delete $c_us us"
+    done
+done
+
 # the tenant-bound role's messages all carry its tenant
 bad=$(psql -X -A -t -c "SELECT count(*) FROM courier.messages
                         WHERE queue_name = 'gbench_gb_tenant' AND tenant_id IS DISTINCT FROM 'acme'")
@@ -133,5 +181,17 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? 
                 "$(echo $vals | awk '{for (i = 1; i <= NF; i++) printf "%s%.0f", (i > 1 ? ", " : ""), $i}')"
         done
         : "$base"
+    done
+    for w in send consume; do
+        echo
+        echo "| one session, $LOOP_N calls in one transaction: $w as | µs per call | ratio to superuser | rounds |"
+        echo "|---|---:|---:|---:|"
+        for i in "${!ROLES[@]}"; do
+            vals=$(for r in $(seq 1 "$ROUNDS"); do echo "${USEC[$w,$i,$r]}"; done)
+            ratios=$(for r in $(seq 1 "$ROUNDS"); do
+                awk -v a="${USEC[$w,$i,$r]}" -v b="${USEC[$w,0,$r]}" 'BEGIN {printf "%.3f\n", b / a}'; done)
+            printf '| %s | %.1f | %.2f | %s |\n' "${LABELS[$i]}" "$(median $vals)" "$(median $ratios)" \
+                "$(echo $vals | awk '{for (i = 1; i <= NF; i++) printf "%s%.1f", (i > 1 ? ", " : ""), $i}')"
+        done
     done
 } | tee "$BENCH_DIR/results/grants-latest.md"

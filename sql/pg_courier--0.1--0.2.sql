@@ -5204,6 +5204,9 @@ BEGIN
         ON CONFLICT ON CONSTRAINT alarm_thresholds_pkey
         DO UPDATE SET threshold = EXCLUDED.threshold, severity = EXCLUDED.severity,
                       updated_at = EXCLUDED.updated_at;
+    PERFORM courier._audit('set_alarm', object_kind, object_name,
+                           jsonb_build_object('alarm', alarm, 'threshold', threshold,
+                                              'severity', severity));
 END
 $$;
 COMMENT ON FUNCTION courier.set_alarm(text, text, text, numeric, text) IS
@@ -5248,6 +5251,9 @@ BEGIN
         ON CONFLICT ON CONSTRAINT alarm_thresholds_pkey
         DO UPDATE SET threshold = EXCLUDED.threshold, severity = EXCLUDED.severity,
                       updated_at = EXCLUDED.updated_at;
+    PERFORM courier._audit('set_alarm', object_kind, object_name,
+                           jsonb_build_object('alarm', alarm, 'threshold', threshold,
+                                              'severity', severity));
 END
 $$;
 COMMENT ON FUNCTION courier.set_alarm(text, text, text, interval, text) IS
@@ -5264,7 +5270,11 @@ BEGIN
     DELETE FROM courier.alarm_thresholds AS t
      WHERE t.object_kind = clear_alarm.object_kind AND t.object_name = clear_alarm.object_name
        AND t.alarm = clear_alarm.alarm;
-    RETURN FOUND;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    PERFORM courier._audit('clear_alarm', object_kind, object_name, jsonb_build_object('alarm', alarm));
+    RETURN true;
 END
 $$;
 COMMENT ON FUNCTION courier.clear_alarm(text, text, text) IS

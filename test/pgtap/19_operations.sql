@@ -12,7 +12,7 @@
 -- counters.  Needs pg_courier preloaded.
 -- Assumes CREATE EXTENSION pgtap; CREATE EXTENSION pg_courier; were run.
 SET client_min_messages = warning;
-SELECT plan(77);
+SELECT plan(80);
 
 -- leftovers of an interrupted run
 SELECT courier.drop_bus('ops_bus', if_exists => true);
@@ -202,12 +202,18 @@ SELECT throws_ok($$SELECT courier.set_alarm('queue', NULL, 'visible_backlog')$$,
                  'a NULL object name');
 SELECT is((SELECT count(*) FROM courier.alarm_thresholds WHERE object_name LIKE 'ops%'), 0::bigint,
           'rejected thresholds were not stored');
+SELECT is((SELECT count(*) FROM courier.audit_log WHERE action = 'set_alarm' AND object_name LIKE 'ops%'),
+          0::bigint, 'nor audited');
 
 -- queue alarms
 SELECT courier.set_alarm('queue', 'ops_src', 'dlq_not_empty', 0, 'critical');
 SELECT courier.set_alarm('queue', 'ops_dlq', 'dlq_not_empty');
 SELECT courier.set_alarm('queue', 'ops_q', 'visible_backlog', 100);
 SELECT courier.set_alarm('queue', 'ops_q', 'oldest_message_age', interval '5 minutes', 'critical');
+SELECT is((SELECT details FROM courier.audit_log WHERE action = 'set_alarm' AND object_name = 'ops_q'
+            ORDER BY audit_id DESC LIMIT 1),
+          '{"alarm": "oldest_message_age", "severity": "critical", "threshold": "00:05:00"}'::jsonb,
+          'set_alarm is audited with its arguments');
 SELECT ok(NOT pg_temp.firing('queue', 'ops_src', 'dlq_not_empty')
           AND NOT pg_temp.firing('queue', 'ops_dlq', 'dlq_not_empty'),
           'dlq_not_empty is quiet once the dead letters were redriven');
@@ -274,6 +280,8 @@ SELECT ok(NOT pg_temp.firing('archive', 'ops_arch', 'replay_running'), 'an ended
 -- clear_alarm
 SELECT ok(courier.clear_alarm('queue', 'ops_src', 'dlq_not_empty'), 'clear_alarm removes a threshold');
 SELECT ok(NOT courier.clear_alarm('queue', 'ops_src', 'dlq_not_empty'), '... and says when there was none');
+SELECT is((SELECT count(*) FROM courier.audit_log WHERE action = 'clear_alarm' AND object_name = 'ops_src'),
+          1::bigint, 'a clear that removed a threshold is audited, one that found none is not');
 SELECT ok(NOT pg_temp.firing('queue', 'ops_src', 'dlq_not_empty'), 'a cleared alarm does not fire');
 SELECT throws_ok($$SELECT courier.clear_alarm('queue', 'ops_src', 'dlq_full')$$, '22023', NULL,
                  'clear_alarm checks the alarm name');
