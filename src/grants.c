@@ -122,6 +122,14 @@ GrantsRelcacheCallback(Datum arg pg_attribute_unused(), Oid relid)
 	}
 }
 
+/* A change of role membership may bind or unbind a role. */
+static void
+MembershipCallback(Datum arg pg_attribute_unused(), int cacheid pg_attribute_unused(),
+				   uint32 hashvalue pg_attribute_unused())
+{
+	unbound_role = InvalidOid;
+}
+
 static void
 ActingXactCallback(XactEvent event, void *arg pg_attribute_unused())
 {
@@ -151,6 +159,7 @@ RegisterCallbacks(void)
 	if (grants_callbacks_registered)
 		return;
 	CacheRegisterRelcacheCallback(GrantsRelcacheCallback, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, MembershipCallback, (Datum) 0);
 	RegisterXactCallback(ActingXactCallback, NULL);
 	RegisterSubXactCallback(ActingSubXactCallback, NULL);
 	grants_callbacks_registered = true;

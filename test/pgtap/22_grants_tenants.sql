@@ -16,7 +16,7 @@
 -- objects, grants, audit rows and roles are removed at the end.
 -- Assumes CREATE EXTENSION pgtap; CREATE EXTENSION pg_courier; were run.
 SET client_min_messages = warning;
-SELECT plan(84);
+SELECT plan(86);
 
 -- leftovers of an interrupted run
 SELECT courier.drop_topic('gt_topic', if_exists => true);
@@ -34,7 +34,7 @@ DECLARE
     r text;
 BEGIN
     FOREACH r IN ARRAY ARRAY['gt_app', 'gt_t1', 'gt_t2', 'gt_admin', 'gt_dba1', 'gt_t1b',
-                             'gt_reader'] LOOP
+                             'gt_reader', 'gt_member'] LOOP
         IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
             EXECUTE format('DROP OWNED BY %I', r);
             EXECUTE format('DROP ROLE %I', r);
@@ -271,6 +271,14 @@ SELECT is(pg_temp.as_role('gt_dba1', $$SELECT string_agg(DISTINCT coalesce(tenan
 SELECT is(pg_temp.as_role('gt_reader', $$SELECT count(*) FROM courier.messages WHERE queue_name = 'gt_q'$$),
           (SELECT count(*)::text FROM courier.messages WHERE queue_name = 'gt_q'),
           'an unbound role with SELECT sees every message');
+-- membership binds too, from the next statement of the same session
+GRANT SELECT ON courier.messages TO gt_member;
+GRANT USAGE ON SCHEMA courier TO gt_member;
+SELECT is(pg_temp.as_role('gt_member', $$SELECT count(DISTINCT tenant_id) FROM courier.messages WHERE queue_name = 'gt_q'$$),
+          '2', 'a role with no grant of its own sees every tenant');
+GRANT gt_dba1 TO gt_member;
+SELECT is(pg_temp.as_role('gt_member', $$SELECT string_agg(DISTINCT tenant_id, ',') FROM courier.messages WHERE queue_name = 'gt_q'$$),
+          't1', 'once a member of a role bound to t1, only t1''s');
 SELECT courier.send('gt_src', '{}', jsonb_build_object('tenant_id', t)) FROM unnest(ARRAY['t1', 't2']) AS t;
 SELECT count(*) FROM courier.receive('gt_src', 10);
 SELECT count(*) FROM courier.receive('gt_src', 10);
@@ -334,7 +342,7 @@ DECLARE
     r text;
 BEGIN
     FOREACH r IN ARRAY ARRAY['gt_app', 'gt_t1', 'gt_t2', 'gt_admin', 'gt_dba1', 'gt_t1b',
-                             'gt_reader'] LOOP
+                             'gt_reader', 'gt_member'] LOOP
         EXECUTE format('DROP OWNED BY %I', r);
         EXECUTE format('DROP ROLE %I', r);
     END LOOP;
