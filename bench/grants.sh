@@ -191,7 +191,7 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? 
     done
     for w in send consume; do
         echo
-        echo "| one session, $LOOP_N calls in one transaction: $w as | µs per call | ratio to superuser | rounds |"
+        echo "| one session, $LOOP_N calls, a commit every 100: $w as | µs per call | ratio to superuser | rounds |"
         echo "|---|---:|---:|---:|"
         for i in "${!ROLES[@]}"; do
             vals=$(for r in $(seq 1 "$ROUNDS"); do echo "${USEC[$w,$i,$r]}"; done)
