@@ -4,7 +4,8 @@
 # audit trail, topics and subscriptions, bus archives (their events live in
 # partitions created at run time, which pg_dump dumps as tables attached to
 # the extension's parent) and replays, state machines with their versions,
-# executions and their history, and every sequence; a restored
+# executions and their history, courier grants (tenant-bound included, with
+# the row-level security they rely on), and every sequence; a restored
 # database goes on working.  Both a plain dump through psql and a custom
 # dump through pg_restore.
 # Prints TAP lines.  Needs PGHOST/PGPORT/PGUSER of a running cluster.
@@ -17,8 +18,18 @@ check() { # check DESCRIPTION EXPECTED ACTUAL
         echo "not ok $n - $1"; echo "#   expected: $2"; echo "#   got:      $3"; fi
 }
 WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"; for d in dump_src dump_dst dump_dst2; do dropdb --if-exists $d; done' EXIT
+drop_role() {
+    if [ "$(q -d postgres -c "SELECT count(*) FROM pg_roles WHERE rolname = 'dump_acme'")" = 1 ]; then
+        for d in dump_src dump_dst dump_dst2; do
+            q -d "$d" -c 'DROP OWNED BY dump_acme' 2>/dev/null || true
+        done
+        q -d postgres -c 'DROP ROLE dump_acme'
+    fi
+}
+trap 'rm -rf "$WORK"; for d in dump_src dump_dst dump_dst2; do dropdb --if-exists $d; done; drop_role' EXIT
 for d in dump_src dump_dst dump_dst2; do dropdb --if-exists $d 2>/dev/null; done
+drop_role
+q -d postgres -c 'CREATE ROLE dump_acme'
 createdb dump_src
 q -d dump_src >/dev/null <<'SQL'
 CREATE EXTENSION pg_courier;
@@ -26,6 +37,10 @@ SELECT courier.create_queue('keep', visibility_timeout => '10 minutes', max_mess
 SELECT courier.send('keep', jsonb_build_object('n', g), '{"type": "t", "tenant_id": "acme", "x": "1"}')
   FROM generate_series(1, 5) g;
 SELECT count(*) FROM courier.receive('keep', 2);
+-- a tenant-bound grant on it (the role exists before the restore, as
+-- pg_dumpall --roles-only would make it)
+SELECT courier.grant('send', 'queue', 'keep', 'dump_acme', 'acme');
+SELECT courier.grant('receive', 'queue', 'keep', 'dump_acme', 'acme');
 -- FIFO: two groups, group a with a message in flight; a dedup claim.
 SELECT courier.create_queue('f.fifo', fifo => true, content_based_dedup => true,
                             visibility_timeout => '10 minutes');
@@ -103,7 +118,8 @@ TABLES="SELECT string_agg(t, E'\\n' ORDER BY t) FROM (
           UNION ALL SELECT 'executions ' || x::text FROM courier.executions x
           UNION ALL SELECT 'execution_history ' || x::text FROM courier.execution_history x
           UNION ALL SELECT 'schema_types ' || x::text FROM courier.schema_types x
-          UNION ALL SELECT 'schemas ' || x::text FROM courier.schemas x) s"
+          UNION ALL SELECT 'schemas ' || x::text FROM courier.schemas x
+          UNION ALL SELECT 'grants ' || x::text FROM courier.grants x) s"
 SEQUENCES="SELECT string_agg(format('%s=%s', c.relname, pg_sequence_last_value(c.oid)), ' ' ORDER BY c.relname)
              FROM pg_class c WHERE c.relkind = 'S' AND c.relnamespace = 'courier'::regnamespace"
 before_msgs=$(q -d dump_src -c "$SNAPSHOT")
@@ -172,6 +188,11 @@ restored_checks() { # restored_checks DB HOW
     mode=$(q -d "$db" -c "SELECT compatibility FROM courier.list_schemas() WHERE latest")
     check "$how: the registered schemas and require_schema still apply" "1 t FULL_TRANSITIVE" \
           "$rejected $accepted $mode"
+    check "$how: the tenant-bound grant still works: its role's send gets its tenant" "acme 1" \
+          "$(q -d "$db" -c "SET ROLE dump_acme" -c "SELECT courier.send('keep', '{\"via\": \"grant\"}') > 0" >/dev/null;
+             q -d "$db" -c "SELECT string_agg(tenant_id, ',') || ' ' || count(*) FROM courier.messages WHERE payload @> '{\"via\": \"grant\"}'")"
+    check "$how: row-level security on the restored messages table" "t" \
+          "$(q -d "$db" -c "SELECT relrowsecurity FROM pg_class WHERE oid = 'courier.messages'::regclass")"
     check "$how: the id sequence continues" "t" \
           "$(q -d "$db" -c "SELECT courier.send('keep', '{}') > (SELECT max(msg_id) FROM courier.messages WHERE payload <> '{}')")"
 }
