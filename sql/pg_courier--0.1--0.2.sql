@@ -184,7 +184,7 @@ AS $$
     VALUES (courier.now(), courier._acting_role(), action, object_kind, object_name, details)
 $$;
 
-CREATE FUNCTION courier.create_queue(
+CREATE FUNCTION courier._create_queue(
     queue_name          text,
     visibility_timeout  interval DEFAULT '30 seconds',
     delay               interval DEFAULT '0',
@@ -219,18 +219,18 @@ BEGIN
     END IF;
     PERFORM courier._check_queue_attributes(visibility_timeout, delay, retention, max_message_bytes);
 
-    q.queue_name := create_queue.queue_name;
-    q.visibility_timeout := create_queue.visibility_timeout;
-    q.delay := create_queue.delay;
-    q.retention := create_queue.retention;
-    q.max_message_bytes := create_queue.max_message_bytes;
+    q.queue_name := _create_queue.queue_name;
+    q.visibility_timeout := _create_queue.visibility_timeout;
+    q.delay := _create_queue.delay;
+    q.retention := _create_queue.retention;
+    q.max_message_bytes := _create_queue.max_message_bytes;
     q.created_at := ts;
     q.updated_at := ts;
-    q.fifo := create_queue.fifo;
-    q.content_based_dedup := create_queue.content_based_dedup;
-    q.dedup_window := create_queue.dedup_window;
-    q.dead_letter_queue := nullif(create_queue.dead_letter_queue, '');
-    q.max_receive_count := create_queue.max_receive_count;
+    q.fifo := _create_queue.fifo;
+    q.content_based_dedup := _create_queue.content_based_dedup;
+    q.dedup_window := _create_queue.dedup_window;
+    q.dead_letter_queue := nullif(_create_queue.dead_letter_queue, '');
+    q.max_receive_count := _create_queue.max_receive_count;
     q.require_schema := false;
     PERFORM courier._check_queue_policy(q);
 
@@ -243,6 +243,21 @@ BEGIN
     END IF;
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.create_queue(
+    queue_name          text,
+    visibility_timeout  interval DEFAULT '30 seconds',
+    delay               interval DEFAULT '0',
+    retention           interval DEFAULT '4 days',
+    max_message_bytes   integer  DEFAULT 262144,
+    fifo                boolean  DEFAULT false,
+    content_based_dedup boolean  DEFAULT false,
+    dedup_window        interval DEFAULT '5 minutes',
+    dead_letter_queue   text     DEFAULT NULL,
+    max_receive_count   integer  DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.create_queue(text, interval, interval, interval, integer, boolean, boolean, interval, text, integer) IS
     'create a standard or FIFO queue, optionally with a dead-letter queue';
 
@@ -862,7 +877,7 @@ RETURNS record
 AS 'MODULE_PATHNAME', 'courier_subscription_counts'
 LANGUAGE C STRICT VOLATILE;
 
-CREATE FUNCTION courier.create_topic(
+CREATE FUNCTION courier._create_topic(
     topic_name          text,
     fifo                boolean DEFAULT false,
     content_based_dedup boolean DEFAULT false)
@@ -889,7 +904,7 @@ BEGIN
     INSERT INTO courier.topics AS t
            (version, created_at, updated_at, fifo, content_based_dedup, topic_name)
     VALUES (nextval('courier.subscription_id_seq'), ts, ts,
-            create_topic.fifo, create_topic.content_based_dedup, create_topic.topic_name)
+            _create_topic.fifo, _create_topic.content_based_dedup, _create_topic.topic_name)
         ON CONFLICT ON CONSTRAINT topics_pkey DO NOTHING;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'topic "%" already exists', topic_name
@@ -897,6 +912,14 @@ BEGIN
     END IF;
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.create_topic(
+    topic_name          text,
+    fifo                boolean DEFAULT false,
+    content_based_dedup boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.create_topic(text, boolean, boolean) IS
     'create a standard or FIFO topic';
 
@@ -1377,7 +1400,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION courier.create_bus(bus_name text)
+CREATE FUNCTION courier._create_bus(bus_name text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -1392,7 +1415,7 @@ BEGIN
                   DETAIL = 'A bus name has 1 to 256 characters: letters, digits, ".", "_" and "-".';
     END IF;
     INSERT INTO courier.buses AS b (version, created_at, updated_at, bus_name)
-    VALUES (nextval('courier.bus_object_id_seq'), ts, ts, create_bus.bus_name)
+    VALUES (nextval('courier.bus_object_id_seq'), ts, ts, _create_bus.bus_name)
         ON CONFLICT ON CONSTRAINT buses_pkey DO NOTHING;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'bus "%" already exists', bus_name
@@ -1401,6 +1424,11 @@ BEGIN
     PERFORM courier._audit('create_bus', 'bus', bus_name, '{}');
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.create_bus(bus_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.create_bus(text) IS 'create an event bus';
 
 CREATE FUNCTION courier._drop_bus(bus_name text, if_exists boolean DEFAULT false)
@@ -3084,7 +3112,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION courier.create_state_machine(state_machine_name text, definition jsonb)
+CREATE FUNCTION courier._create_state_machine(state_machine_name text, definition jsonb)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -3096,7 +3124,7 @@ BEGIN
     PERFORM courier._require('definition', definition IS NULL);
     PERFORM courier.validate_state_machine_definition(definition);
     INSERT INTO courier.state_machines AS m (created_at, updated_at, current_version, state_machine_name)
-    VALUES (ts, ts, 1, create_state_machine.state_machine_name)
+    VALUES (ts, ts, 1, _create_state_machine.state_machine_name)
         ON CONFLICT ON CONSTRAINT state_machines_pkey DO NOTHING;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'state machine "%" already exists', state_machine_name
@@ -3110,6 +3138,11 @@ BEGIN
     RETURN 1;
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.create_state_machine(state_machine_name text, definition jsonb)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.create_state_machine(text, jsonb) IS
     'create a state machine from an Amazon States Language definition (validated); returns its version, 1';
 
@@ -5594,8 +5627,9 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     -- (a grant may outlive its object: it applies again to one created with
-    -- the same name, and can still be revoked)
-    IF verb = 'grant' AND object_name <> '*' AND NOT (CASE object_kind
+    -- the same name, and can still be revoked; a manage grant may name an
+    -- object to be created: it lets the role create it)
+    IF verb = 'grant' AND privilege <> 'manage' AND object_name <> '*' AND NOT (CASE object_kind
             WHEN 'queue' THEN EXISTS (SELECT 1 FROM courier.queues AS q WHERE q.queue_name = object_name)
             WHEN 'topic' THEN EXISTS (SELECT 1 FROM courier.topics AS t WHERE t.topic_name = object_name)
             WHEN 'bus' THEN EXISTS (SELECT 1 FROM courier.buses AS b WHERE b.bus_name = object_name)
@@ -5672,17 +5706,20 @@ AS $$
                    'courier.revoke(text, text, text, name, text)']
              || CASE object_kind
                 WHEN 'queue' THEN ARRAY[
+                    'courier.create_queue(text, interval, interval, interval, integer, boolean, boolean, interval, text, integer)',
                     'courier.alter_queue(text, interval, interval, interval, integer, boolean, interval, text, integer)',
                     'courier.drop_queue(text, boolean)', 'courier.purge_queue(text)',
                     'courier.redrive(text, text, integer)']
-                WHEN 'topic' THEN ARRAY['courier.drop_topic(text, boolean)']
-                WHEN 'bus' THEN ARRAY['courier.drop_bus(text, boolean)',
+                WHEN 'topic' THEN ARRAY['courier.create_topic(text, boolean, boolean)',
+                    'courier.drop_topic(text, boolean)']
+                WHEN 'bus' THEN ARRAY['courier.create_bus(text)', 'courier.drop_bus(text, boolean)',
                     'courier.put_rule(text, text, jsonb, boolean, text)',
                     'courier.delete_rule(text, text, boolean)', 'courier.enable_rule(text, text)',
                     'courier.disable_rule(text, text)',
                     'courier.put_target(text, text, text, text, jsonb, text, jsonb, jsonb, text)',
                     'courier.remove_target(text, text, text)']
-                ELSE ARRAY['courier.update_state_machine(text, jsonb)',
+                ELSE ARRAY['courier.create_state_machine(text, jsonb)',
+                    'courier.update_state_machine(text, jsonb)',
                     'courier.delete_state_machine(text)',
                     'courier.stop_execution(bigint, text, text)',
                     'courier.redrive_execution(bigint)'] END

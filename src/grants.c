@@ -734,7 +734,7 @@ courier_grants_changed(PG_FUNCTION_ARGS)
  * a tenant-bound grant does not cover it.  also_privilege: acting through a
  * grant, the caller must also hold that privilege (or manage) on the
  * also_kind object argument also_arg names, when it is not null (the queue a
- * subscription or a redrive delivers to).
+ * subscription, a redrive or a dead-letter policy delivers to).
  */
 typedef struct GuardSpec
 {
@@ -759,13 +759,16 @@ typedef struct GuardSpec
 	" WHERE e.execution_id OPERATOR(pg_catalog.=) $1"
 
 static const GuardSpec guards[] = {
-	{"alter_queue", "manage", "queue", -1, 0, NULL, true, NULL, NULL, -1},
+	{"create_queue", "manage", "queue", -1, 0, NULL, true, "send", "queue", 8},
+	{"alter_queue", "manage", "queue", -1, 0, NULL, true, "send", "queue", 7},
 	{"drop_queue", "manage", "queue", -1, 0, NULL, true, NULL, NULL, -1},
 	{"purge_queue", "manage", "queue", -1, 0, NULL, true, NULL, NULL, -1},
 	{"redrive", "manage", "queue", -1, 0, NULL, true, "send", "queue", 1},
 	{"subscribe", "subscribe", "topic", -1, 0, NULL, true, "send", "queue", 1},
 	{"unsubscribe", "subscribe", "topic", -1, -1, BY_SUBSCRIPTION, true, NULL, NULL, -1},
+	{"create_topic", "manage", "topic", -1, 0, NULL, true, NULL, NULL, -1},
 	{"drop_topic", "manage", "topic", -1, 0, NULL, true, NULL, NULL, -1},
+	{"create_bus", "manage", "bus", -1, 0, NULL, true, NULL, NULL, -1},
 	{"drop_bus", "manage", "bus", -1, 0, NULL, true, NULL, NULL, -1},
 	{"put_rule", "manage", "bus", -1, 0, NULL, true, NULL, NULL, -1},
 	{"delete_rule", "manage", "bus", -1, 0, NULL, true, NULL, NULL, -1},
@@ -776,6 +779,7 @@ static const GuardSpec guards[] = {
 	{"start_execution", "start_execution", "state_machine", -1, 0, NULL, true, NULL, NULL, -1},
 	{"stop_execution", "manage", "state_machine", -1, -1, BY_EXECUTION, true, NULL, NULL, -1},
 	{"redrive_execution", "manage", "state_machine", -1, -1, BY_EXECUTION, true, NULL, NULL, -1},
+	{"create_state_machine", "manage", "state_machine", -1, 0, NULL, true, NULL, NULL, -1},
 	{"update_state_machine", "manage", "state_machine", -1, 0, NULL, true, NULL, NULL, -1},
 	{"delete_state_machine", "manage", "state_machine", -1, 0, NULL, true, NULL, NULL, -1},
 	{"delete_once", "receive", "queue", -1, 0, NULL, false, NULL, NULL, -1},
@@ -932,7 +936,9 @@ courier_guarded(PG_FUNCTION_ARGS)
 							   spec->privilege, GetUserNameFromId(acc.caller, false),
 							   TenantList(acc.tenants), spec->function),
 					 errhint("Ask for an unbound grant, or a superuser to do it.")));
-		if (acc.elevated && spec->also_privilege != NULL && !PG_ARGISNULL(spec->also_arg))
+		/* ('' is alter_queue's "no dead-letter queue") */
+		if (acc.elevated && spec->also_privilege != NULL && !PG_ARGISNULL(spec->also_arg) &&
+			VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(spec->also_arg)) > 0)
 			CheckAlso(&acc, spec, text_to_cstring(PG_GETARG_TEXT_PP(spec->also_arg)));
 	}
 

@@ -147,7 +147,7 @@ AS $$
     VALUES (courier.now(), courier._acting_role(), action, object_kind, object_name, details)
 $$;
 
-CREATE FUNCTION courier.create_queue(
+CREATE FUNCTION courier._create_queue(
     queue_name          text,
     visibility_timeout  interval DEFAULT '30 seconds',
     delay               interval DEFAULT '0',
@@ -182,18 +182,18 @@ BEGIN
     END IF;
     PERFORM courier._check_queue_attributes(visibility_timeout, delay, retention, max_message_bytes);
 
-    q.queue_name := create_queue.queue_name;
-    q.visibility_timeout := create_queue.visibility_timeout;
-    q.delay := create_queue.delay;
-    q.retention := create_queue.retention;
-    q.max_message_bytes := create_queue.max_message_bytes;
+    q.queue_name := _create_queue.queue_name;
+    q.visibility_timeout := _create_queue.visibility_timeout;
+    q.delay := _create_queue.delay;
+    q.retention := _create_queue.retention;
+    q.max_message_bytes := _create_queue.max_message_bytes;
     q.created_at := ts;
     q.updated_at := ts;
-    q.fifo := create_queue.fifo;
-    q.content_based_dedup := create_queue.content_based_dedup;
-    q.dedup_window := create_queue.dedup_window;
-    q.dead_letter_queue := nullif(create_queue.dead_letter_queue, '');
-    q.max_receive_count := create_queue.max_receive_count;
+    q.fifo := _create_queue.fifo;
+    q.content_based_dedup := _create_queue.content_based_dedup;
+    q.dedup_window := _create_queue.dedup_window;
+    q.dead_letter_queue := nullif(_create_queue.dead_letter_queue, '');
+    q.max_receive_count := _create_queue.max_receive_count;
     q.require_schema := false;
     PERFORM courier._check_queue_policy(q);
 
@@ -206,6 +206,21 @@ BEGIN
     END IF;
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.create_queue(
+    queue_name          text,
+    visibility_timeout  interval DEFAULT '30 seconds',
+    delay               interval DEFAULT '0',
+    retention           interval DEFAULT '4 days',
+    max_message_bytes   integer  DEFAULT 262144,
+    fifo                boolean  DEFAULT false,
+    content_based_dedup boolean  DEFAULT false,
+    dedup_window        interval DEFAULT '5 minutes',
+    dead_letter_queue   text     DEFAULT NULL,
+    max_receive_count   integer  DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.create_queue(text, interval, interval, interval, integer, boolean, boolean, interval, text, integer) IS
     'create a standard or FIFO queue, optionally with a dead-letter queue';
 

@@ -86,7 +86,7 @@ RETURNS record
 AS 'MODULE_PATHNAME', 'courier_subscription_counts'
 LANGUAGE C STRICT VOLATILE;
 
-CREATE FUNCTION courier.create_topic(
+CREATE FUNCTION courier._create_topic(
     topic_name          text,
     fifo                boolean DEFAULT false,
     content_based_dedup boolean DEFAULT false)
@@ -113,7 +113,7 @@ BEGIN
     INSERT INTO courier.topics AS t
            (version, created_at, updated_at, fifo, content_based_dedup, topic_name)
     VALUES (nextval('courier.subscription_id_seq'), ts, ts,
-            create_topic.fifo, create_topic.content_based_dedup, create_topic.topic_name)
+            _create_topic.fifo, _create_topic.content_based_dedup, _create_topic.topic_name)
         ON CONFLICT ON CONSTRAINT topics_pkey DO NOTHING;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'topic "%" already exists', topic_name
@@ -121,6 +121,14 @@ BEGIN
     END IF;
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.create_topic(
+    topic_name          text,
+    fifo                boolean DEFAULT false,
+    content_based_dedup boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.create_topic(text, boolean, boolean) IS
     'create a standard or FIFO topic';
 

@@ -243,7 +243,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION courier.create_bus(bus_name text)
+CREATE FUNCTION courier._create_bus(bus_name text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -258,7 +258,7 @@ BEGIN
                   DETAIL = 'A bus name has 1 to 256 characters: letters, digits, ".", "_" and "-".';
     END IF;
     INSERT INTO courier.buses AS b (version, created_at, updated_at, bus_name)
-    VALUES (nextval('courier.bus_object_id_seq'), ts, ts, create_bus.bus_name)
+    VALUES (nextval('courier.bus_object_id_seq'), ts, ts, _create_bus.bus_name)
         ON CONFLICT ON CONSTRAINT buses_pkey DO NOTHING;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'bus "%" already exists', bus_name
@@ -267,6 +267,11 @@ BEGIN
     PERFORM courier._audit('create_bus', 'bus', bus_name, '{}');
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.create_bus(bus_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.create_bus(text) IS 'create an event bus';
 
 CREATE FUNCTION courier._drop_bus(bus_name text, if_exists boolean DEFAULT false)

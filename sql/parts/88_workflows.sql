@@ -164,7 +164,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION courier.create_state_machine(state_machine_name text, definition jsonb)
+CREATE FUNCTION courier._create_state_machine(state_machine_name text, definition jsonb)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -176,7 +176,7 @@ BEGIN
     PERFORM courier._require('definition', definition IS NULL);
     PERFORM courier.validate_state_machine_definition(definition);
     INSERT INTO courier.state_machines AS m (created_at, updated_at, current_version, state_machine_name)
-    VALUES (ts, ts, 1, create_state_machine.state_machine_name)
+    VALUES (ts, ts, 1, _create_state_machine.state_machine_name)
         ON CONFLICT ON CONSTRAINT state_machines_pkey DO NOTHING;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'state machine "%" already exists', state_machine_name
@@ -190,6 +190,11 @@ BEGIN
     RETURN 1;
 END
 $$;
+-- the entry point: courier grants (src/grants.c), then the body above
+CREATE FUNCTION courier.create_state_machine(state_machine_name text, definition jsonb)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'courier_guarded'
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION courier.create_state_machine(text, jsonb) IS
     'create a state machine from an Amazon States Language definition (validated); returns its version, 1';
 

@@ -86,8 +86,9 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     -- (a grant may outlive its object: it applies again to one created with
-    -- the same name, and can still be revoked)
-    IF verb = 'grant' AND object_name <> '*' AND NOT (CASE object_kind
+    -- the same name, and can still be revoked; a manage grant may name an
+    -- object to be created: it lets the role create it)
+    IF verb = 'grant' AND privilege <> 'manage' AND object_name <> '*' AND NOT (CASE object_kind
             WHEN 'queue' THEN EXISTS (SELECT 1 FROM courier.queues AS q WHERE q.queue_name = object_name)
             WHEN 'topic' THEN EXISTS (SELECT 1 FROM courier.topics AS t WHERE t.topic_name = object_name)
             WHEN 'bus' THEN EXISTS (SELECT 1 FROM courier.buses AS b WHERE b.bus_name = object_name)
@@ -164,17 +165,20 @@ AS $$
                    'courier.revoke(text, text, text, name, text)']
              || CASE object_kind
                 WHEN 'queue' THEN ARRAY[
+                    'courier.create_queue(text, interval, interval, interval, integer, boolean, boolean, interval, text, integer)',
                     'courier.alter_queue(text, interval, interval, interval, integer, boolean, interval, text, integer)',
                     'courier.drop_queue(text, boolean)', 'courier.purge_queue(text)',
                     'courier.redrive(text, text, integer)']
-                WHEN 'topic' THEN ARRAY['courier.drop_topic(text, boolean)']
-                WHEN 'bus' THEN ARRAY['courier.drop_bus(text, boolean)',
+                WHEN 'topic' THEN ARRAY['courier.create_topic(text, boolean, boolean)',
+                    'courier.drop_topic(text, boolean)']
+                WHEN 'bus' THEN ARRAY['courier.create_bus(text)', 'courier.drop_bus(text, boolean)',
                     'courier.put_rule(text, text, jsonb, boolean, text)',
                     'courier.delete_rule(text, text, boolean)', 'courier.enable_rule(text, text)',
                     'courier.disable_rule(text, text)',
                     'courier.put_target(text, text, text, text, jsonb, text, jsonb, jsonb, text)',
                     'courier.remove_target(text, text, text)']
-                ELSE ARRAY['courier.update_state_machine(text, jsonb)',
+                ELSE ARRAY['courier.create_state_machine(text, jsonb)',
+                    'courier.update_state_machine(text, jsonb)',
                     'courier.delete_state_machine(text)',
                     'courier.stop_execution(bigint, text, text)',
                     'courier.redrive_execution(bigint)'] END

@@ -16,13 +16,13 @@
 -- objects, grants, audit rows and roles are removed at the end.
 -- Assumes CREATE EXTENSION pgtap; CREATE EXTENSION pg_courier; were run.
 SET client_min_messages = warning;
-SELECT plan(86);
+SELECT plan(90);
 
 -- leftovers of an interrupted run
 SELECT courier.drop_topic('gt_topic', if_exists => true);
 SELECT courier.drop_bus('gt_bus', if_exists => true);
 SELECT courier.drop_queue(q, if_exists => true)
-  FROM unnest(ARRAY['gt_q', 'gt_other', 'gt_f.fifo', 'gt_src', 'gt_dlq']) AS q;
+  FROM unnest(ARRAY['gt_q', 'gt_other', 'gt_f.fifo', 'gt_src', 'gt_dlq', 'gt_made', 'gt_made2']) AS q;
 DELETE FROM courier.execution_events WHERE execution_id IN
     (SELECT execution_id FROM courier.executions WHERE state_machine_name = 'gt_sm');
 DELETE FROM courier.executions WHERE state_machine_name = 'gt_sm';
@@ -240,6 +240,15 @@ SELECT is((SELECT delay FROM courier.queues WHERE queue_name = 'gt_q'), '1 secon
 SELECT courier.alter_queue('gt_q', delay => '0');
 SELECT is(pg_temp.as_role('gt_admin', $$SELECT courier.purge_queue('gt_other')$$), 'ERROR 42501',
           'but no other queue');
+SELECT is(pg_temp.as_role('gt_admin', $$SELECT courier.create_queue('gt_made')$$), 'ERROR 42501',
+          'manage on one queue does not let the role create another');
+SELECT courier.grant('manage', 'queue', 'gt_made', 'gt_admin');
+SELECT is(pg_temp.as_role('gt_admin', $$SELECT courier.create_queue('gt_made')$$), '',
+          'manage on a name lets the role create the queue of that name');
+SELECT is((SELECT count(*) FROM courier.queues WHERE queue_name = 'gt_made'), 1::bigint, 'the queue is there');
+SELECT courier.grant('manage', 'queue', 'gt_made2', 'gt_admin');
+SELECT is(pg_temp.as_role('gt_admin', $$SELECT courier.create_queue('gt_made2', dead_letter_queue => 'gt_other', max_receive_count => 3)$$),
+          'ERROR 42501', 'a dead-letter queue the role may not send to is refused');
 SELECT is(pg_temp.as_role('gt_admin', $$SELECT courier.grant('send', 'queue', 'gt_q', 'gt_reader')$$), 'true',
           'a manage grant delegates privileges on its object');
 SELECT is(pg_temp.as_role('gt_admin', $$SELECT courier.grant('send', 'queue', 'gt_other', 'gt_reader')$$), 'ERROR 42501',
@@ -328,7 +337,7 @@ SELECT is((SELECT string_agg(action, ',' ORDER BY audit_id) FROM courier.audit_l
 SELECT courier.drop_topic('gt_topic', if_exists => true);
 SELECT courier.drop_bus('gt_bus', if_exists => true);
 SELECT courier.drop_queue(q, if_exists => true)
-  FROM unnest(ARRAY['gt_q', 'gt_other', 'gt_f.fifo', 'gt_src', 'gt_dlq']) AS q;
+  FROM unnest(ARRAY['gt_q', 'gt_other', 'gt_f.fifo', 'gt_src', 'gt_dlq', 'gt_made', 'gt_made2']) AS q;
 DELETE FROM courier.execution_events WHERE execution_id IN
     (SELECT execution_id FROM courier.executions WHERE state_machine_name = 'gt_sm');
 DELETE FROM courier.executions WHERE state_machine_name = 'gt_sm';

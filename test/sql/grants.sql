@@ -8,6 +8,7 @@
 --      calls.
 SET client_min_messages = warning;
 \set VERBOSITY default
+\set SHOW_CONTEXT never
 DO $$
 DECLARE
     r text;
