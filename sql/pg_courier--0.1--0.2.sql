@@ -4929,7 +4929,96 @@ COMMENT ON FUNCTION courier.get_execution_history_tree(bigint) IS
 -- Redriving executions (RedriveExecution): a FAILED, TIMED_OUT or ABORTED
 -- execution resumes at the state it stopped in, with the input it entered
 -- that state with, on the version it started on.  The states it had left
--- are not run again.  See docs/workflows.md ("Redriving an execution").
+-- are not run again; in a Parallel or Map state, only the branches and
+-- iterations that did not succeed run again.  See docs/workflows.md
+-- ("Redriving an execution").
+
+-- Internal: the type of state `state` in the machine or sub-machine that
+-- a branch path ({state, branch, state, branch, ...} from the top; a Map's
+-- ItemProcessor is its branch 0) names in definition def.
+CREATE FUNCTION courier._state_type(def jsonb, branch_path text[], state text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m jsonb := def;
+    s jsonb;
+    i integer := 1;
+BEGIN
+    WHILE i < coalesce(array_length(branch_path, 1), 0) LOOP
+        s := m->'States'->branch_path[i];
+        IF s->>'Type' = 'Parallel' THEN
+            m := s->'Branches'->(branch_path[i + 1]::integer);
+        ELSE
+            m := coalesce(s->'ItemProcessor', s->'Iterator');
+        END IF;
+        i := i + 2;
+    END LOOP;
+    RETURN m->'States'->state->>'Type';
+END
+$$;
+
+-- Internal: resume an execution at the state it stopped in.  When that is
+-- a Parallel or Map state whose children of this entry are still there, the
+-- state is not entered again: its failed, timed-out and aborted children
+-- are resumed the same way (at any depth), and it waits for them, so the
+-- branches and iterations that succeeded keep their outputs and are not
+-- run again.  top: the execution being redriven, due at once; a child is
+-- left PENDING, for its parent to start within MaxConcurrency.
+CREATE FUNCTION courier._resume_execution(execution_id bigint, def jsonb, top boolean,
+                                          ts timestamptz)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e courier.executions;
+    branches boolean;
+    child bigint;
+BEGIN
+    SELECT * INTO e FROM courier.executions AS x
+     WHERE x.execution_id = _resume_execution.execution_id FOR UPDATE;
+    -- (children_from is the first child of the state's last entry; a child
+    -- started before the state was last entered is of an earlier entry)
+    branches := e.children_from IS NOT NULL
+        AND courier._state_type(def, e.branch_path, e.current_state) IN ('Parallel', 'Map')
+        AND EXISTS (SELECT 1 FROM courier.executions AS x
+                     WHERE x.parent_execution_id = e.execution_id
+                       AND x.execution_id >= e.children_from
+                       AND x.started_at >= e.state_entered_at);
+    IF branches THEN
+        FOR child IN
+            SELECT x.execution_id FROM courier.executions AS x
+             WHERE x.parent_execution_id = e.execution_id
+               AND x.execution_id >= e.children_from
+               AND x.started_at >= e.state_entered_at
+               AND x.status IN ('FAILED', 'TIMED_OUT', 'ABORTED')
+             ORDER BY x.item_index
+        LOOP
+            PERFORM courier._resume_execution(child, def, false, ts);
+        END LOOP;
+    END IF;
+    -- Entered again now, with the input it entered with (state_input), its
+    -- retry counters reset; a state waiting for its children keeps its entry.
+    -- The machine's TimeoutSeconds counts again from now.
+    UPDATE courier.executions AS x
+       SET status = CASE WHEN top THEN 'RUNNING' ELSE 'PENDING' END, stopped_at = NULL,
+           next_step_at = CASE WHEN top THEN ts END,
+           state_entered_at = CASE WHEN branches THEN e.state_entered_at ELSE ts END,
+           state_phase = CASE WHEN branches THEN 4 ELSE 0 END,   -- PHASE_CHILDREN, PHASE_ENTER
+           retry_counts = NULL, error = NULL, cause = NULL, output = NULL,
+           timeout_at = CASE WHEN top
+                             THEN ts + make_interval(secs => (def->>'TimeoutSeconds')::double precision)
+                             ELSE x.timeout_at END,
+           redrive_count = e.redrive_count + 1, redriven_at = ts
+     WHERE x.execution_id = e.execution_id;
+    PERFORM courier._history(e.execution_id, 'ExecutionRedriven',
+                             jsonb_build_object('redriveCount', e.redrive_count + 1,
+                                                'name', e.current_state, 'status', e.status,
+                                                'error', e.error));
+END
+$$;
 
 CREATE FUNCTION courier._redrive_execution(execution_id bigint)
 RETURNS timestamptz
@@ -4976,24 +5065,7 @@ BEGIN
     SELECT v.definition INTO def FROM courier.state_machine_versions AS v
      WHERE v.state_machine_name = e.state_machine_name AND v.version = e.version;
 
-    -- Map and Parallel states: an execution stopped inside one is resumed
-    -- at that state; redriving only its failed iterations or branches (its
-    -- child executions) belongs here, before the parent runs again.
-
-    -- Resume at the state it stopped in: entered again now, with the input
-    -- it entered with (state_input), its retry counters reset.  The
-    -- machine's TimeoutSeconds counts again from now.
-    UPDATE courier.executions AS c
-       SET status = 'RUNNING', stopped_at = NULL, next_step_at = ts,
-           state_entered_at = ts, state_phase = 0, retry_counts = NULL,
-           error = NULL, cause = NULL, output = NULL,
-           timeout_at = ts + make_interval(secs => (def->>'TimeoutSeconds')::double precision),
-           redrive_count = e.redrive_count + 1, redriven_at = ts
-     WHERE c.execution_id = e.execution_id;
-    PERFORM courier._history(e.execution_id, 'ExecutionRedriven',
-                             jsonb_build_object('redriveCount', e.redrive_count + 1,
-                                                'name', e.current_state, 'status', e.status,
-                                                'error', e.error));
+    PERFORM courier._resume_execution(e.execution_id, def, true, ts);
     PERFORM courier._audit('redrive_execution', 'state_machine', e.state_machine_name,
                            jsonb_build_object('execution_id', e.execution_id, 'execution', e.execution_name,
                                               'redrive_count', e.redrive_count + 1,

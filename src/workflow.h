@@ -19,7 +19,8 @@
 #define PHASE_WAITING	1
 #define PHASE_RETRY		2
 #define PHASE_TOKEN		3		/* a task waits for its task token (task_token.c) */
-#define PHASE_CHILDREN	4		/* a Parallel or Map state waits for its children */
+#define PHASE_CHILDREN	4		/* a Parallel or Map state waits for its children
+								 * (courier._resume_execution writes it too) */
 
 /* One execution, as the engine works on it. */
 typedef struct Execution

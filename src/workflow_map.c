@@ -596,8 +596,12 @@ CollectChildren(Execution *x, const AslState *s, Jsonb *in, Jsonb *context, Time
 		values[3] = TimestampTzGetDatum(now);
 		plan = CourierPlan(&start_plan,
 						   "UPDATE courier.executions AS c"
-						   "   SET status = 'RUNNING', next_step_at = $4, started_at = $4,"
-						   "       state_entered_at = $4"
+						   "   SET status = 'RUNNING', next_step_at = $4,"
+						   /* a redriven child keeps its start, and its wait for children */
+						   "       started_at = CASE WHEN c.redriven_at IS NULL THEN $4"
+						   "                         ELSE c.started_at END,"
+						   "       state_entered_at = CASE WHEN c.state_phase OPERATOR(pg_catalog.=) 4"
+						   "                               THEN c.state_entered_at ELSE $4 END"
 						   " WHERE c.execution_id OPERATOR(pg_catalog.=) ANY (ARRAY("
 						   "       SELECT p.execution_id FROM courier.executions AS p"
 						   "        WHERE p.parent_execution_id OPERATOR(pg_catalog.=) $1"

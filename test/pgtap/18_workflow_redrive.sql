@@ -5,7 +5,9 @@
 -- error.  A redriven execution resumes at the state that failed, with that
 -- state's input and fresh retry counters, does not run the states it had
 -- left again, counts $$.Execution.RedriveCount up, shows ExecutionRedriven
--- in its history, runs on the version it started on, and is audited.
+-- in its history, runs on the version it started on, and is audited.  In
+-- a Map or Parallel state only the iterations and branches that did not
+-- succeed run again.
 --
 -- Assumes CREATE EXTENSION pgtap; CREATE EXTENSION pg_courier; were run.
 BEGIN;
@@ -231,6 +233,108 @@ UPDATE courier.executions SET redrive_count = 1000 WHERE execution_id = (SELECT 
 SELECT throws_ok(format('SELECT courier.redrive_execution(%s)', (SELECT id FROM ids WHERE name = 'limit')),
                  '55000', NULL, 'after 1000 redrives: ExecutionNotRedrivable');
 SELECT is(pg_temp.status((SELECT id FROM ids WHERE name = 'limit')), 'FAILED:Card.Declined', 'and it stays FAILED');
+
+------------------------------------------------------------------------------
+-- Inside Map and Parallel states only the iterations and branches that did
+-- not succeed run again; the others keep their outputs.
+CREATE TABLE public.rd_items (n integer, calls integer NOT NULL DEFAULT 1);
+CREATE FUNCTION public.rd_item(input jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = public AS $$
+BEGIN
+    UPDATE rd_items SET calls = calls + 1 WHERE n = (input->>'n')::integer;
+    IF NOT FOUND THEN
+        INSERT INTO rd_items (n) VALUES ((input->>'n')::integer);
+    END IF;
+    IF (input->>'n')::integer = 3 AND NOT (SELECT ok FROM rd_switch) THEN
+        PERFORM courier.task_error('Item.Broken', 'item 3');
+    END IF;
+    RETURN to_jsonb((input->>'n')::integer * 10);
+END
+$$;
+UPDATE public.rd_switch SET ok = false;
+SELECT courier.create_state_machine('rd_map', '{
+    "StartAt": "Each",
+    "States": {
+        "Each": {"Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 1, "ResultPath": "$.out",
+                 "ItemProcessor": {"StartAt": "Work", "States": {
+                     "Work": {"Type": "Task", "Resource": "function:public.rd_item",
+                              "Parameters": {"n.$": "$"}, "End": true}}},
+                 "Next": "Done"},
+        "Done": {"Type": "Pass", "End": true}
+    }}');
+INSERT INTO ids SELECT 'map', courier.start_execution('rd_map', '{"items": [1, 2, 3, 4, 5]}');
+SELECT pg_temp.run();
+SELECT is(pg_temp.status((SELECT id FROM ids WHERE name = 'map')), 'FAILED:Item.Broken',
+          'a Map state fails with its iteration''s error');
+SELECT is((SELECT string_agg(item_index || ':' || status, ' ' ORDER BY item_index) FROM courier.executions
+            WHERE parent_execution_id = (SELECT id FROM ids WHERE name = 'map')),
+          '0:SUCCEEDED 1:SUCCEEDED 2:FAILED 3:ABORTED 4:ABORTED',
+          'one at a time: two iterations succeeded, the third failed, the pending ones were stopped');
+UPDATE public.rd_switch SET ok = true;
+SELECT courier.redrive_execution((SELECT id FROM ids WHERE name = 'map'));
+SELECT pg_temp.run();
+SELECT is((SELECT status || ' ' || (output->'out')::text FROM courier.executions
+            WHERE execution_id = (SELECT id FROM ids WHERE name = 'map')),
+          'SUCCEEDED [10, 20, 30, 40, 50]', 'redriven, the Map state succeeds with every output in item order');
+SELECT is((SELECT string_agg(n || ':' || calls, ' ' ORDER BY n) FROM public.rd_items),
+          '1:1 2:1 3:1 4:1 5:1',
+          'every iteration''s work committed once: those that had succeeded did not run again, the failed attempt''s writes rolled back');
+SELECT is((SELECT count(*) FROM courier.executions
+            WHERE parent_execution_id = (SELECT id FROM ids WHERE name = 'map')), 5::bigint,
+          'no new iteration was created');
+SELECT is((SELECT string_agg(item_index || ':' || redrive_count, ' ' ORDER BY item_index) FROM courier.executions
+            WHERE parent_execution_id = (SELECT id FROM ids WHERE name = 'map')),
+          '0:0 1:0 2:1 3:1 4:1', 'the iterations that ran again count the redrive');
+SELECT ok(pg_temp.events((SELECT id FROM ids WHERE name = 'map'), 0) LIKE
+          '%MapStateFailed ExecutionFailed ExecutionRedriven MapIterationStarted %MapStateSucceeded%ExecutionSucceeded',
+          'the history: redriven, the remaining iterations started, the state succeeded');
+SELECT is((SELECT string_agg(h.type, ' ' ORDER BY h.event_id) FROM courier.get_execution_history(
+              (SELECT c.execution_id FROM courier.executions AS c
+                WHERE c.parent_execution_id = (SELECT id FROM ids WHERE name = 'map') AND c.item_index = 2)) AS h
+            ),
+          'TaskStateEntered TaskScheduled TaskStarted TaskFailed ExecutionRedriven '
+          'TaskStateEntered TaskScheduled TaskStarted TaskSucceeded TaskStateExited',
+          'the failed iteration''s own history shows its redrive, then its task again');
+
+-- a Parallel state: the branch that failed runs again, the other does not
+TRUNCATE public.rd_items;
+UPDATE public.rd_switch SET ok = false;
+SELECT courier.create_state_machine('rd_par', '{
+    "StartAt": "Both",
+    "States": {
+        "Both": {"Type": "Parallel", "End": true, "Branches": [
+            {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "function:public.rd_item",
+                                              "Parameters": {"n": 1}, "End": true}}},
+            {"StartAt": "B", "States": {"B": {"Type": "Task", "Resource": "function:public.rd_item",
+                                              "Parameters": {"n": 3}, "End": true}}}]}
+    }}');
+INSERT INTO ids SELECT 'par', courier.start_execution('rd_par', '{}');
+SELECT pg_temp.run();
+UPDATE public.rd_switch SET ok = true;
+SELECT courier.redrive_execution((SELECT id FROM ids WHERE name = 'par'));
+SELECT pg_temp.run();
+SELECT is((SELECT status || ' ' || output::text FROM courier.executions WHERE execution_id = (SELECT id FROM ids WHERE name = 'par')),
+          'SUCCEEDED [10, 30]', 'a redriven Parallel state succeeds, outputs in branch order');
+SELECT is((SELECT string_agg(h.type, ' ' ORDER BY h.event_id) FROM courier.executions AS c,
+                   courier.get_execution_history(c.execution_id) AS h
+            WHERE c.parent_execution_id = (SELECT id FROM ids WHERE name = 'par') AND c.item_index = 0
+              AND h.type LIKE 'Task%Entered'), 'TaskStateEntered',
+          'the branch that had succeeded did not run again');
+SELECT is((SELECT string_agg(n || ':' || calls, ' ' ORDER BY n) FROM public.rd_items), '1:1 3:1',
+          'each branch''s work committed once');
+
+-- a Map state that failed before it made its iterations is entered again
+UPDATE public.rd_switch SET ok = false;
+INSERT INTO ids SELECT 'noitems', courier.start_execution('rd_map', '{"items": "none"}');
+SELECT pg_temp.run();
+SELECT is(pg_temp.status((SELECT id FROM ids WHERE name = 'noitems')), 'FAILED:States.Runtime',
+          'ItemsPath selecting no array fails the state before any iteration');
+UPDATE courier.executions SET state_input = '{"items": [1]}' WHERE execution_id = (SELECT id FROM ids WHERE name = 'noitems');
+SELECT courier.redrive_execution((SELECT id FROM ids WHERE name = 'noitems'));
+SELECT pg_temp.run();
+SELECT is((SELECT status || ' ' || (output->'out')::text FROM courier.executions
+            WHERE execution_id = (SELECT id FROM ids WHERE name = 'noitems')),
+          'SUCCEEDED [10]', 'redriven, it is entered again and makes its iterations');
 
 -- redrive_execution is not callable by PUBLIC
 SELECT is(has_function_privilege('public', 'courier.redrive_execution(bigint)', 'EXECUTE'), false,
