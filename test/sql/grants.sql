@@ -52,7 +52,7 @@ SELECT p.oid::regprocedure AS executable
  WHERE p.pronamespace = 'courier'::regnamespace
    AND has_function_privilege('regress_gr_app', p.oid, 'EXECUTE')
    AND NOT has_function_privilege('public', p.oid, 'EXECUTE')
- ORDER BY 1::text COLLATE "C";
+ ORDER BY p.oid::regprocedure::text COLLATE "C";
 SELECT c.relname AS readable
   FROM pg_class AS c
  WHERE c.relnamespace = 'courier'::regnamespace AND c.relkind IN ('r', 'p', 'v')

@@ -35,7 +35,7 @@ SELECT d.objid::regprocedure AS callable_without_grants
   FROM pg_depend AS d JOIN pg_extension AS x ON x.oid = d.refobjid AND x.extname = 'pg_courier'
  WHERE d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
    AND has_function_privilege('regress_courier_nobody', d.objid, 'EXECUTE')
- ORDER BY 1::text COLLATE "C";
+ ORDER BY d.objid::regprocedure::text COLLATE "C";
 SELECT c.relname AS readable_without_grants, c.relkind
   FROM pg_class AS c
  WHERE c.relnamespace = 'courier'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'S')
