@@ -1088,6 +1088,15 @@ courier_run_executions(PG_FUNCTION_ARGS)
 		while (m != NULL && r == STEP_NEXT && steps < max_steps)
 		{
 			CHECK_FOR_INTERRUPTS();
+
+			/*
+			 * Every SPI call leaves CurrentMemoryContext at SPI's procedure
+			 * context, which lasts the whole call: what a step allocates
+			 * goes in per_execution, freed once the execution is saved.
+			 * Without this the memory of every execution of the call piled
+			 * up, a fresh page touched for most of it.
+			 */
+			MemoryContextSwitchTo(per_execution);
 			r = Step(&x, m, now);
 			steps++;
 		}
