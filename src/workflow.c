@@ -346,27 +346,27 @@ WorkflowHistory(Execution *x, const char *type, Jsonb *details)
 Jsonb *
 WorkflowStateDetails(const char *state, const char *key, Jsonb *value)
 {
-	JsonbParseState *st = NULL;
+	CourierMembers m;
 
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	m.n = 0;
 	if (state != NULL)
-		CourierPushText(&st, "name", state);
+		CourierMemberText(&m, "name", state);
 	if (key != NULL)
-		CourierPushJsonb(&st, key, value);
-	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+		CourierMemberJsonb(&m, key, value);
+	return CourierMembersObject(&m);
 }
 
 Jsonb *
 WorkflowErrorDetails(const char *state, const char *error, const char *cause)
 {
-	JsonbParseState *st = NULL;
+	CourierMembers m;
 
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	m.n = 0;
 	if (state != NULL)
-		CourierPushText(&st, "name", state);
-	CourierPushText(&st, "error", error);
-	CourierPushText(&st, "cause", cause);
-	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+		CourierMemberText(&m, "name", state);
+	CourierMemberText(&m, "error", error);
+	CourierMemberText(&m, "cause", cause);
+	return CourierMembersObject(&m);
 }
 
 /*----------

@@ -840,23 +840,19 @@ Jsonb *
 WorkflowTaskDetails(const AslState *s, const char *key, Jsonb *value, const char *error,
 					const char *cause)
 {
-	JsonbParseState *st = NULL;
+	CourierMembers m;
 
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	CourierPushText(&st, "name", s->name);
-	CourierPushText(&st, "resource", s->resource);
+	m.n = 0;
+	CourierMemberText(&m, "name", s->name);
+	CourierMemberText(&m, "resource", s->resource);
 	if (key != NULL)
-	{
-		JsonbValue	v;
-
-		CourierPushValue(&st, key, CourierJsonbAsValue(value, &v));
-	}
+		CourierMemberJsonb(&m, key, value);
 	if (error != NULL)
 	{
-		CourierPushText(&st, "error", error);
-		CourierPushText(&st, "cause", cause);
+		CourierMemberText(&m, "error", error);
+		CourierMemberText(&m, "cause", cause);
 	}
-	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+	return CourierMembersObject(&m);
 }
 
 /*
@@ -892,25 +888,17 @@ TaskSeconds(double literal, const AslPath *path, const char *field, const AslSta
 static Jsonb *
 ScheduledDetails(const AslState *s, Jsonb *effective, int64 timeout, int64 heartbeat)
 {
-	JsonbParseState *st = NULL;
-	JsonbValue	v;
+	CourierMembers m;
 
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	CourierPushText(&st, "name", s->name);
-	CourierPushText(&st, "resource", s->resource);
-	CourierPushValue(&st, "parameters", CourierJsonbAsValue(effective, &v));
-	v.type = jbvNumeric;
+	m.n = 0;
+	CourierMemberText(&m, "name", s->name);
+	CourierMemberText(&m, "resource", s->resource);
+	CourierMemberJsonb(&m, "parameters", effective);
 	if (timeout > 0)
-	{
-		v.val.numeric = int64_to_numeric(timeout);
-		CourierPushValue(&st, "timeoutInSeconds", &v);
-	}
+		CourierMemberInt(&m, "timeoutInSeconds", timeout);
 	if (heartbeat > 0)
-	{
-		v.val.numeric = int64_to_numeric(heartbeat);
-		CourierPushValue(&st, "heartbeatInSeconds", &v);
-	}
-	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+		CourierMemberInt(&m, "heartbeatInSeconds", heartbeat);
+	return CourierMembersObject(&m);
 }
 
 /*
