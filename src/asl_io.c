@@ -270,18 +270,14 @@ AslApplyResultPath(const AslPath *result_path, bool is_null, Jsonb *raw_input,
 bool
 AslCheckPayloadSize(Jsonb *doc, const char *what, AslError *err)
 {
-	StringInfoData buf;
 	JsonbValue	v;
-	int			size;
+	int64		size;
 
 	AslRootValue(doc, &v);
-	initStringInfo(&buf);
-	AslAppendJson(&buf, &v, false);
-	size = buf.len;
-	pfree(buf.data);
+	size = AslJsonTextLength(&v);
 	if (size > ASL_MAX_PAYLOAD_BYTES)
 		return AslFail(err, ASL_ERROR_DATA_LIMIT_EXCEEDED,
-					   "The %s has a size of %d bytes, exceeding the maximum number of bytes service limit (%d).",
+					   "The %s has a size of " INT64_FORMAT " bytes, exceeding the maximum number of bytes service limit (%d).",
 					   what, size, ASL_MAX_PAYLOAD_BYTES);
 	return true;
 }
