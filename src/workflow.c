@@ -401,11 +401,32 @@ ErrorMatches(char **errors, int n, const char *error)
 	return false;
 }
 
+/* PassStateEntered, TaskStateExited, ...: of the type's names, in its order. */
+static const char *
+StateEventType(AslStateType type, bool entered)
+{
+	static const char *const names[][2] = {
+		{"PassStateExited", "PassStateEntered"},
+		{"TaskStateExited", "TaskStateEntered"},
+		{"ChoiceStateExited", "ChoiceStateEntered"},
+		{"WaitStateExited", "WaitStateEntered"},
+		{"SucceedStateExited", "SucceedStateEntered"},
+		{"FailStateExited", "FailStateEntered"},
+		{"ParallelStateExited", "ParallelStateEntered"},
+		{"MapStateExited", "MapStateEntered"}
+	};
+
+	if ((int) type < 0 || (int) type >= (int) lengthof(names))
+		elog(ERROR, "courier: unknown state type %d", (int) type);
+	Assert(strncmp(names[type][0], state_type_names[type], strlen(state_type_names[type])) == 0);
+	return names[type][entered ? 1 : 0];
+}
+
 /* Enter state `name` with input: the next step runs it. */
 static void
 Transition(Execution *x, const AslState *from, const char *name, Jsonb *output)
 {
-	WorkflowHistory(x, psprintf("%sStateExited", state_type_names[from->type]),
+	WorkflowHistory(x, StateEventType(from->type, false),
 			WorkflowStateDetails(from->name, "output", output));
 	x->state = pstrdup(name);
 	x->state_input = output;
@@ -572,7 +593,7 @@ Step(Execution *x, const AslMachine *m, TimestampTz now)
 	}
 	context = s->uses_context ? ContextObject(x) : NULL;
 	if (x->phase == PHASE_ENTER)
-		WorkflowHistory(x, psprintf("%sStateEntered", state_type_names[s->type]),
+		WorkflowHistory(x, StateEventType(s->type, true),
 				WorkflowStateDetails(s->name, "input", x->state_input));
 
 	switch (s->type)
@@ -763,7 +784,7 @@ Step(Execution *x, const AslMachine *m, TimestampTz now)
 	/* Pass, Task, Wait, Parallel, Map: on to Next, or the end */
 	if (s->end || s->next == NULL)
 	{
-		WorkflowHistory(x, psprintf("%sStateExited", state_type_names[s->type]),
+		WorkflowHistory(x, StateEventType(s->type, false),
 				WorkflowStateDetails(s->name, "output", out));
 		Finish(x, "SUCCEEDED", out, NULL, NULL);
 		return STEP_DONE;

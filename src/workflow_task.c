@@ -234,7 +234,8 @@ ParseResource(const char *resource, char **name, bool *token)
 		*token = true;
 		len -= TOKEN_SUFFIX_LEN;
 	}
-	r = pnstrdup(resource, len);
+	/* a copy only to cut the suffix off: this runs at every Task state */
+	r = *token ? pnstrdup(resource, len) : (char *) resource;
 	if (strncmp(r, "function:", 9) == 0 && r[9] != '\0')
 	{
 		*name = r + 9;
