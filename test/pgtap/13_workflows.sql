@@ -237,5 +237,44 @@ SELECT is((SELECT count(*) FROM courier.executions WHERE state_machine_name = 'w
 SELECT is((SELECT count(*) FROM courier.list_state_machines() WHERE state_machine_name LIKE 'wf\_%'), 3::bigint,
           'list_state_machines');
 
+-- A task function changed in the same transaction is called as it is now:
+-- the call information kept for the transaction is made again when the
+-- function's pg_proc row changes (its SET options, its body), and a
+-- function re-created under the same name is looked up again.
+CREATE FUNCTION public.wf_setting(input jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = public AS $$
+BEGIN
+    RETURN jsonb_build_object('path', current_setting('search_path'), 'v', 1);
+END
+$$;
+SELECT courier.create_state_machine('wf_setting', '{"StartAt": "T", "States": {
+    "T": {"Type": "Task", "Resource": "function:public.wf_setting", "End": true}}}');
+INSERT INTO ids SELECT 'setting1', courier.start_execution('wf_setting', '{}');
+SELECT pg_temp.run();
+ALTER FUNCTION public.wf_setting(jsonb) SET search_path = pg_catalog, public;
+INSERT INTO ids SELECT 'setting2', courier.start_execution('wf_setting', '{}');
+SELECT pg_temp.run();
+CREATE OR REPLACE FUNCTION public.wf_setting(input jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+    RETURN jsonb_build_object('path', current_setting('search_path'), 'v', 2);
+END
+$$;
+INSERT INTO ids SELECT 'setting3', courier.start_execution('wf_setting', '{}');
+SELECT pg_temp.run();
+DROP FUNCTION public.wf_setting(jsonb);
+CREATE FUNCTION public.wf_setting(input jsonb) RETURNS text
+LANGUAGE sql AS $$ SELECT 'not jsonb' $$;
+INSERT INTO ids SELECT 'setting4', courier.start_execution('wf_setting', '{}');
+SELECT pg_temp.run();
+SELECT results_eq($$SELECT i.name, e.status, e.output FROM ids AS i
+                     JOIN courier.executions AS e ON e.execution_id = i.id
+                    WHERE i.name LIKE 'setting%' ORDER BY i.name$$,
+                  $$VALUES ('setting1'::text, 'SUCCEEDED'::text, '{"path": "public", "v": 1}'::jsonb),
+                           ('setting2', 'SUCCEEDED', '{"path": "pg_catalog, public", "v": 1}'),
+                           ('setting3', 'SUCCEEDED', '{"path": "pg_catalog", "v": 2}'),
+                           ('setting4', 'SUCCEEDED', 'null')$$,
+                  'a task function altered, replaced or re-created in the transaction is called as it is now');
+
 SELECT * FROM finish();
 ROLLBACK;
