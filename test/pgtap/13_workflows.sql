@@ -276,5 +276,13 @@ SELECT results_eq($$SELECT i.name, e.status, e.output FROM ids AS i
                            ('setting4', 'SUCCEEDED', 'null')$$,
                   'a task function altered, replaced or re-created in the transaction is called as it is now');
 
+-- The events' arrays are compressed with lz4 where the server has it.
+SELECT is((SELECT string_agg(DISTINCT attcompression::text, ',') FROM pg_attribute
+            WHERE attrelid = 'courier.execution_events'::regclass
+              AND attname IN ('timestamps', 'types', 'details')),
+          CASE WHEN (SELECT 'lz4' = ANY (enumvals) FROM pg_settings WHERE name = 'default_toast_compression')
+               THEN 'l' ELSE '' END,
+          'execution_events: lz4 for the events'' arrays where the server supports it');
+
 SELECT * FROM finish();
 ROLLBACK;
