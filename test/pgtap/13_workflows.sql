@@ -276,6 +276,25 @@ SELECT results_eq($$SELECT i.name, e.status, e.output FROM ids AS i
                            ('setting4', 'SUCCEEDED', 'null')$$,
                   'a task function altered, replaced or re-created in the transaction is called as it is now');
 
+-- ResultPath writes into an object of 70 members (jsonb keeps an offset
+-- every 32 entries: the merge writes the binary form itself) with every
+-- member as it was.
+SELECT ok((WITH i AS (SELECT jsonb_object_agg('k' || g || repeat('x', g % 7),
+                                             CASE g % 4 WHEN 0 THEN to_jsonb(g * 1.5) WHEN 1 THEN to_jsonb('s' || g)
+                                                        WHEN 2 THEN jsonb_build_object('a', g, 'b', jsonb_build_array(g, true, null))
+                                                        ELSE 'null'::jsonb END) AS input
+                        FROM generate_series(1, 70) AS g),
+                o AS (SELECT input,
+                             courier.test_asl_state_io('{"ResultPath": "$.k34xxxxxx.new"}', input, '{"r": [1, {"z": 2}]}', '{}') AS deep,
+                             courier.test_asl_state_io('{"ResultPath": "$.zz"}', input, '{"r": 5}', '{}') AS top
+                        FROM i)
+           SELECT (top - 'zz') = input AND top->'zz' = '{"r": 5}' AND top::text::jsonb = top
+                  AND (deep #- '{k34xxxxxx,new}') = input AND deep->'k34xxxxxx'->'new' = '{"r": [1, {"z": 2}]}'
+                  AND deep::text::jsonb = deep
+                  AND (SELECT bool_and(top->k = input->k) FROM jsonb_object_keys(input) AS k)
+             FROM o),
+          'ResultPath into an object of 70 members keeps each member');
+
 -- The events' arrays are compressed with lz4 where the server has it.
 SELECT is((SELECT string_agg(DISTINCT attcompression::text, ',') FROM pg_attribute
             WHERE attrelid = 'courier.execution_events'::regclass
