@@ -53,6 +53,8 @@ extern const char *AslTypeName(const JsonbValue *v);
  */
 extern void AslAppendJson(StringInfo buf, const JsonbValue *v, bool normalize);
 extern char *AslJsonText(const JsonbValue *v);
+/* The length of AslAppendJson's text of v (normalize false), without writing it. */
+extern int64 AslJsonTextLength(const JsonbValue *v);
 
 /* Deep equality; numbers compare by value (1 equals 1.0). */
 extern bool AslJsonEqual(const JsonbValue *a, const JsonbValue *b);

@@ -36,6 +36,7 @@
 #include "asl_int.h"
 #include "asl_path.h"
 #include "asl_template.h"
+#include "jsonb_build.h"
 #include "pg_courier.h"
 
 PG_FUNCTION_INFO_V1(courier_test_asl_path);
@@ -131,7 +132,6 @@ WriteAt(ResultPathWrite *w, const JsonbValue *cur, int stepno, JsonbValue *out)
 	JsonbIteratorToken tok;
 	JsonbValue	v;
 	JsonbValue	child;
-	JsonbValue	k = {0};
 	bool		found = false;
 
 	check_stack_depth();
@@ -144,45 +144,55 @@ WriteAt(ResultPathWrite *w, const JsonbValue *cur, int stepno, JsonbValue *out)
 
 	if (AslPathStep(w->path, stepno, &key, &keylen, &index))
 	{
+		int			n = 0;
+		int			size;
+		JsonbValue *keys;
+		JsonbValue *vals;
+		int			i;
+
 		if (cur != NULL && !AslIsObject(cur))
 			return Conflict(w, stepno);
-		(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+
+		/*
+		 * The object's members with the one at the step replaced or added,
+		 * written at once (CourierJsonbObjectFrom copies the other members'
+		 * containers as they are).
+		 */
+		size = cur != NULL ? AslContainerSize(cur) : 0;
+		keys = palloc(sizeof(JsonbValue) * (size + 1));
+		vals = palloc(sizeof(JsonbValue) * (size + 1));
 		if (cur != NULL)
 		{
 			it = JsonbIteratorInit(cur->val.binary.data);
 			while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 			{
 				if (tok == WJB_KEY)
-				{
-					k = v;
-					(void) pushJsonbValue(&state, WJB_KEY, &k);
-				}
+					keys[n] = v;
 				else if (tok == WJB_VALUE)
-				{
-					if (k.val.string.len == keylen &&
-						memcmp(k.val.string.val, key, keylen) == 0)
-					{
-						found = true;
-						if (!WriteAt(w, &v, stepno + 1, &child))
-							return false;
-						(void) pushJsonbValue(&state, WJB_VALUE, &child);
-					}
-					else
-						(void) pushJsonbValue(&state, WJB_VALUE, &v);
-				}
+					vals[n++] = v;
+			}
+		}
+		for (i = 0; i < n && !found; i++)
+		{
+			if (keys[i].val.string.len == keylen &&
+				memcmp(keys[i].val.string.val, key, keylen) == 0)
+			{
+				found = true;
+				if (!WriteAt(w, &vals[i], stepno + 1, &child))
+					return false;
+				vals[i] = child;
 			}
 		}
 		if (!found)
 		{
-			k.type = jbvString;
-			k.val.string.val = (char *) key;
-			k.val.string.len = keylen;
-			(void) pushJsonbValue(&state, WJB_KEY, &k);
+			keys[n].type = jbvString;
+			keys[n].val.string.val = (char *) key;
+			keys[n].val.string.len = keylen;
 			if (!WriteAt(w, NULL, stepno + 1, &child))
 				return false;
-			(void) pushJsonbValue(&state, WJB_VALUE, &child);
+			vals[n++] = child;
 		}
-		AslBinaryValue(JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL)), out);
+		AslBinaryValue(CourierJsonbObjectFrom(n, keys, vals), out);
 	}
 	else
 	{
@@ -260,18 +270,14 @@ AslApplyResultPath(const AslPath *result_path, bool is_null, Jsonb *raw_input,
 bool
 AslCheckPayloadSize(Jsonb *doc, const char *what, AslError *err)
 {
-	StringInfoData buf;
 	JsonbValue	v;
-	int			size;
+	int64		size;
 
 	AslRootValue(doc, &v);
-	initStringInfo(&buf);
-	AslAppendJson(&buf, &v, false);
-	size = buf.len;
-	pfree(buf.data);
+	size = AslJsonTextLength(&v);
 	if (size > ASL_MAX_PAYLOAD_BYTES)
 		return AslFail(err, ASL_ERROR_DATA_LIMIT_EXCEEDED,
-					   "The %s has a size of %d bytes, exceeding the maximum number of bytes service limit (%d).",
+					   "The %s has a size of " INT64_FORMAT " bytes, exceeding the maximum number of bytes service limit (%d).",
 					   what, size, ASL_MAX_PAYLOAD_BYTES);
 	return true;
 }

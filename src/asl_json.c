@@ -232,6 +232,118 @@ AslAppendJson(StringInfo buf, const JsonbValue *v, bool normalize)
 	}
 }
 
+/* The length of escape_json()'s text of the string. */
+static int64
+EscapedLength(const char *s, int len)
+{
+	int64		n = 2;			/* the quotes */
+	int			i;
+
+	for (i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) s[i];
+
+		if (c == '\0')
+			break;				/* escape_json stops there (jsonb has none) */
+		if (c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t' ||
+			c == '"' || c == '\\')
+			n += 2;
+		else if (c < ' ')
+			n += 6;				/* \u00XX */
+		else
+			n += 1;
+	}
+	return n;
+}
+
+static int64
+ScalarTextLength(const JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			return 4;
+		case jbvBool:
+			return v->val.boolean ? 4 : 5;
+		case jbvNumeric:
+			{
+				/*
+				 * The text, not the stored size: 1e100000 is a few bytes
+				 * stored and 100,001 characters written.
+				 */
+				char	   *t = DatumGetCString(DirectFunctionCall1(numeric_out,
+																	NumericGetDatum(v->val.numeric)));
+				int64		n = strlen(t);
+
+				pfree(t);
+				return n;
+			}
+		case jbvString:
+			return EscapedLength(v->val.string.val, v->val.string.len);
+		default:
+			elog(ERROR, "unexpected jsonb value type %d", (int) v->type);
+	}
+	return 0;
+}
+
+/*
+ * See asl_int.h.  What AslAppendJson writes, counted: the payload-size
+ * check asks it of every state's output, and writing the text only to
+ * measure it was most of that check.
+ */
+int64
+AslJsonTextLength(const JsonbValue *v)
+{
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	child;
+	bool		first = true;
+	bool		raw = false;
+	int64		n = 0;
+
+	if (v->type != jbvBinary)
+		return ScalarTextLength(v);
+	check_stack_depth();
+	CHECK_FOR_INTERRUPTS();
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &child, true)) != WJB_DONE)
+	{
+		switch (tok)
+		{
+			case WJB_BEGIN_OBJECT:
+			case WJB_END_OBJECT:
+				n++;
+				break;
+			case WJB_BEGIN_ARRAY:
+				raw = child.val.array.rawScalar;
+				if (!raw)
+					n++;
+				break;
+			case WJB_END_ARRAY:
+				if (!raw)
+					n++;
+				break;
+			case WJB_KEY:
+				if (!first)
+					n++;
+				first = false;
+				n += ScalarTextLength(&child) + 1;
+				break;
+			case WJB_ELEM:
+				if (!first)
+					n++;
+				first = false;
+				/* FALLTHROUGH */
+			case WJB_VALUE:
+				n += AslJsonTextLength(&child);
+				break;
+			default:
+				break;
+		}
+	}
+	return n;
+}
+
 char *
 AslJsonText(const JsonbValue *v)
 {

@@ -21,6 +21,33 @@ extern void CourierPushInt(JsonbParseState **st, const char *key, int64 value);
 /* "key": a document (object, array or scalar), or null for NULL */
 extern void CourierPushJsonb(JsonbParseState **st, const char *key, Jsonb *value);
 
+/*
+ * An object written straight in jsonb's binary form from its members: n
+ * keys (jbvString, distinct, in any order) and their values, scalars or
+ * jbvBinary containers, which are copied as they are.  Pushing a container
+ * with pushJsonbValue unpacks it to its last scalar and packs it again: what
+ * most of a history event's details (a copy of a state's input or output)
+ * and of a ResultPath merge cost.
+ */
+extern Jsonb *CourierJsonbObjectFrom(int n, const JsonbValue *keys, const JsonbValue *vals);
+
+/* The members of a small object for CourierMembersObject, added one by one. */
+#define COURIER_MEMBERS_MAX 8
+typedef struct CourierMembers
+{
+	int			n;
+	JsonbValue	keys[COURIER_MEMBERS_MAX];
+	JsonbValue	vals[COURIER_MEMBERS_MAX];
+} CourierMembers;
+
+/* "key": "value", or null for NULL */
+extern void CourierMemberText(CourierMembers *m, const char *key, const char *value);
+/* "key": a number */
+extern void CourierMemberInt(CourierMembers *m, const char *key, int64 value);
+/* "key": a document (object, array or scalar), or null for NULL */
+extern void CourierMemberJsonb(CourierMembers *m, const char *key, Jsonb *value);
+extern Jsonb *CourierMembersObject(const CourierMembers *m);
+
 /* A document as a value to push (JSON null for NULL); returns v. */
 extern JsonbValue *CourierJsonbAsValue(Jsonb *doc, JsonbValue *v);
 

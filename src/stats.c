@@ -71,6 +71,13 @@ static HTAB *shared_stats = NULL;
 static LWLock *shared_stats_lock = NULL;
 static HTAB *pending_stats = NULL;
 static bool pending_any = false;
+/*
+ * No pending entry is of a deeper subtransaction than this: the
+ * subtransaction callback has nothing to do above it (a workflow's Task
+ * state runs in a subtransaction of its own, and scanning the pending
+ * counts at every one of them was a percent or two of a Task state).
+ */
+static int	pending_top_level = 0;
 static bool callbacks_registered = false;
 
 #ifdef COURIER_HAS_SHMEM_REQUEST_HOOK
@@ -203,6 +210,7 @@ ClearPendingStats(void)
 	while ((p = hash_seq_search(&seq)) != NULL)
 		hash_search(pending_stats, &p->key, HASH_REMOVE, NULL);
 	pending_any = false;
+	pending_top_level = 0;
 }
 
 static void
@@ -240,9 +248,10 @@ StatsSubXactCallback(SubXactEvent event, SubTransactionId mySubid pg_attribute_u
 	HASH_SEQ_STATUS seq;
 	CourierPendingStats *p;
 
-	if (!pending_any ||
+	if (!pending_any || level > pending_top_level ||
 		(event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
 		return;
+	pending_top_level = level - 1;	/* what is at this level goes, or moves up */
 
 	hash_seq_init(&seq, pending_stats);
 	while ((p = hash_seq_search(&seq)) != NULL)
@@ -306,6 +315,7 @@ PendingStats(CourierStatsKind kind, int64 id)
 		p->forget = false;
 	}
 	pending_any = true;
+	pending_top_level = Max(pending_top_level, key.nest_level);
 	return p;
 }
 

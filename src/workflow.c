@@ -346,27 +346,27 @@ WorkflowHistory(Execution *x, const char *type, Jsonb *details)
 Jsonb *
 WorkflowStateDetails(const char *state, const char *key, Jsonb *value)
 {
-	JsonbParseState *st = NULL;
+	CourierMembers m;
 
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	m.n = 0;
 	if (state != NULL)
-		CourierPushText(&st, "name", state);
+		CourierMemberText(&m, "name", state);
 	if (key != NULL)
-		CourierPushJsonb(&st, key, value);
-	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+		CourierMemberJsonb(&m, key, value);
+	return CourierMembersObject(&m);
 }
 
 Jsonb *
 WorkflowErrorDetails(const char *state, const char *error, const char *cause)
 {
-	JsonbParseState *st = NULL;
+	CourierMembers m;
 
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	m.n = 0;
 	if (state != NULL)
-		CourierPushText(&st, "name", state);
-	CourierPushText(&st, "error", error);
-	CourierPushText(&st, "cause", cause);
-	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+		CourierMemberText(&m, "name", state);
+	CourierMemberText(&m, "error", error);
+	CourierMemberText(&m, "cause", cause);
+	return CourierMembersObject(&m);
 }
 
 /*----------
@@ -401,11 +401,32 @@ ErrorMatches(char **errors, int n, const char *error)
 	return false;
 }
 
+/* PassStateEntered, TaskStateExited, ...: of the type's names, in its order. */
+static const char *
+StateEventType(AslStateType type, bool entered)
+{
+	static const char *const names[][2] = {
+		{"PassStateExited", "PassStateEntered"},
+		{"TaskStateExited", "TaskStateEntered"},
+		{"ChoiceStateExited", "ChoiceStateEntered"},
+		{"WaitStateExited", "WaitStateEntered"},
+		{"SucceedStateExited", "SucceedStateEntered"},
+		{"FailStateExited", "FailStateEntered"},
+		{"ParallelStateExited", "ParallelStateEntered"},
+		{"MapStateExited", "MapStateEntered"}
+	};
+
+	if ((int) type < 0 || (int) type >= (int) lengthof(names))
+		elog(ERROR, "courier: unknown state type %d", (int) type);
+	Assert(strncmp(names[type][0], state_type_names[type], strlen(state_type_names[type])) == 0);
+	return names[type][entered ? 1 : 0];
+}
+
 /* Enter state `name` with input: the next step runs it. */
 static void
 Transition(Execution *x, const AslState *from, const char *name, Jsonb *output)
 {
-	WorkflowHistory(x, psprintf("%sStateExited", state_type_names[from->type]),
+	WorkflowHistory(x, StateEventType(from->type, false),
 			WorkflowStateDetails(from->name, "output", output));
 	x->state = pstrdup(name);
 	x->state_input = output;
@@ -572,7 +593,7 @@ Step(Execution *x, const AslMachine *m, TimestampTz now)
 	}
 	context = s->uses_context ? ContextObject(x) : NULL;
 	if (x->phase == PHASE_ENTER)
-		WorkflowHistory(x, psprintf("%sStateEntered", state_type_names[s->type]),
+		WorkflowHistory(x, StateEventType(s->type, true),
 				WorkflowStateDetails(s->name, "input", x->state_input));
 
 	switch (s->type)
@@ -763,7 +784,7 @@ Step(Execution *x, const AslMachine *m, TimestampTz now)
 	/* Pass, Task, Wait, Parallel, Map: on to Next, or the end */
 	if (s->end || s->next == NULL)
 	{
-		WorkflowHistory(x, psprintf("%sStateExited", state_type_names[s->type]),
+		WorkflowHistory(x, StateEventType(s->type, false),
 				WorkflowStateDetails(s->name, "output", out));
 		Finish(x, "SUCCEEDED", out, NULL, NULL);
 		return STEP_DONE;
@@ -1088,6 +1109,15 @@ courier_run_executions(PG_FUNCTION_ARGS)
 		while (m != NULL && r == STEP_NEXT && steps < max_steps)
 		{
 			CHECK_FOR_INTERRUPTS();
+
+			/*
+			 * Every SPI call leaves CurrentMemoryContext at SPI's procedure
+			 * context, which lasts the whole call: what a step allocates
+			 * goes in per_execution, freed once the execution is saved.
+			 * Without this the memory of every execution of the call piled
+			 * up, a fresh page touched for most of it.
+			 */
+			MemoryContextSwitchTo(per_execution);
 			r = Step(&x, m, now);
 			steps++;
 		}

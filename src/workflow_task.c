@@ -33,7 +33,9 @@
 
 #include <math.h>
 
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -124,7 +126,12 @@ LookupTaskFunction(const char *name)
 /*
  * LookupTaskFunction, remembered for the rest of the transaction (the last
  * few names): parsing the name and its argument type was a fifth of what a
- * task state cost.  The function is checked to still exist at each use.
+ * task state cost.  With it the function's call information (FmgrInfo:
+ * for a function with SET options or SECURITY DEFINER, what fmgr reads of
+ * its pg_proc row at the first call), made once as a SQL statement makes
+ * it once for all its rows, and its return type.  The function is checked
+ * to still exist at each use, and to be the same version of its pg_proc row
+ * (else the call information is made again).
  */
 #define TASK_FUNCTIONS_CACHED 8
 typedef struct TaskFunction
@@ -132,34 +139,79 @@ typedef struct TaskFunction
 	char		name[NAMEDATALEN * 2 + 2];
 	Oid			oid;
 	LocalTransactionId lxid;
+	bool		have_call;		/* flinfo and rettype are set */
+	TransactionId proc_xmin;	/* of the pg_proc row they were made from */
+	ItemPointerData proc_tid;
+	Oid			rettype;
+	FmgrInfo	flinfo;			/* in TopTransactionContext */
 } TaskFunction;
 
-static Oid
+static TaskFunction task_functions[TASK_FUNCTIONS_CACHED];
+
+static TaskFunction *
 CachedTaskFunction(const char *name)
 {
-	static TaskFunction cache[TASK_FUNCTIONS_CACHED];
+	static TaskFunction uncached;
 	static int	next_slot = 0;
 	TaskFunction *f;
 	int			i;
 
 	for (i = 0; i < TASK_FUNCTIONS_CACHED; i++)
 	{
-		f = &cache[i];
+		f = &task_functions[i];
 		if (f->lxid == CourierMyLocalXid() && f->lxid != InvalidLocalTransactionId &&
 			strcmp(f->name, name) == 0)
 		{
 			if (SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(f->oid)))
-				return f->oid;
+				return f;
 			break;
 		}
 	}
-	if (strlen(name) >= sizeof(cache[0].name))
-		return LookupTaskFunction(name);	/* too long to remember */
-	f = i < TASK_FUNCTIONS_CACHED ? &cache[i] : &cache[next_slot++ % TASK_FUNCTIONS_CACHED];
+	if (strlen(name) >= sizeof(task_functions[0].name))
+	{
+		/* too long to remember */
+		f = &uncached;
+		f->oid = LookupTaskFunction(name);
+		f->lxid = InvalidLocalTransactionId;
+		f->have_call = false;
+		return f;
+	}
+	f = i < TASK_FUNCTIONS_CACHED ? &task_functions[i] :
+		&task_functions[next_slot++ % TASK_FUNCTIONS_CACHED];
 	f->oid = LookupTaskFunction(name);
 	f->lxid = OidIsValid(f->oid) ? CourierMyLocalXid() : InvalidLocalTransactionId;
+	f->have_call = false;
 	strlcpy(f->name, name, sizeof(f->name));
-	return f->oid;
+	return f;
+}
+
+/*
+ * The call information of f, made again when its pg_proc row changed
+ * (CREATE OR REPLACE, ALTER FUNCTION) since it was made.  In
+ * TopTransactionContext when f is remembered for the transaction, else in
+ * the current context.
+ */
+static FmgrInfo *
+TaskFunctionCall(TaskFunction *f)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(f->oid));
+	TransactionId xmin;
+	ItemPointerData tid;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", f->oid);
+	xmin = HeapTupleHeaderGetRawXmin(tup->t_data);
+	tid = tup->t_self;
+	f->rettype = ((Form_pg_proc) GETSTRUCT(tup))->prorettype;
+	ReleaseSysCache(tup);
+	if (f->have_call && f->proc_xmin == xmin && ItemPointerEquals(&f->proc_tid, &tid))
+		return &f->flinfo;
+	fmgr_info_cxt(f->oid, &f->flinfo,
+				  f->lxid != InvalidLocalTransactionId ? TopTransactionContext : CurrentMemoryContext);
+	f->proc_xmin = xmin;
+	f->proc_tid = tid;
+	f->have_call = f->lxid != InvalidLocalTransactionId;
+	return &f->flinfo;
 }
 
 /*
@@ -182,7 +234,8 @@ ParseResource(const char *resource, char **name, bool *token)
 		*token = true;
 		len -= TOKEN_SUFFIX_LEN;
 	}
-	r = pnstrdup(resource, len);
+	/* a copy only to cut the suffix off: this runs at every Task state */
+	r = *token ? pnstrdup(resource, len) : (char *) resource;
 	if (strncmp(r, "function:", 9) == 0 && r[9] != '\0')
 	{
 		*name = r + 9;
@@ -624,6 +677,7 @@ RunTask(const Execution *x, const AslState *s, Jsonb *input, int64 timeout_secon
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
 	volatile Oid fnoid = InvalidOid;
+	TaskFunction *volatile tf = NULL;
 	Oid			role;
 	Oid			save_userid;
 	int			save_sec_context;
@@ -645,7 +699,8 @@ RunTask(const Execution *x, const AslState *s, Jsonb *input, int64 timeout_secon
 	role = get_role_oid(x->started_by, true);
 	if (kind == RESOURCE_FUNCTION)
 	{
-		fnoid = CachedTaskFunction(fname);
+		tf = CachedTaskFunction(fname);
+		fnoid = tf->oid;
 		if (!OidIsValid(fnoid))
 		{
 			fail->error = pstrdup("courier.FunctionNotFound");
@@ -683,16 +738,15 @@ RunTask(const Execution *x, const AslState *s, Jsonb *input, int64 timeout_secon
 		if (kind == RESOURCE_FUNCTION)
 		{
 			LOCAL_FCINFO(fcinfo, 1);
-			FmgrInfo	flinfo;
+			FmgrInfo   *flinfo = TaskFunctionCall(tf);
 			Datum		d;
 
-			fmgr_info(fnoid, &flinfo);
-			InitFunctionCallInfoData(*fcinfo, &flinfo, 1, InvalidOid, NULL, NULL);
+			InitFunctionCallInfoData(*fcinfo, flinfo, 1, InvalidOid, NULL, NULL);
 			fcinfo->args[0].value = JsonbPGetDatum(input);
 			fcinfo->args[0].isnull = false;
 			d = FunctionCallInvoke(fcinfo);
 			MemoryContextSwitchTo(oldcxt);
-			if (fcinfo->isnull || get_func_rettype(fnoid) != JSONBOID)
+			if (fcinfo->isnull || tf->rettype != JSONBOID)
 				r = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("null")));
 			else
 				r = DatumGetJsonbPCopy(d);
@@ -787,23 +841,19 @@ Jsonb *
 WorkflowTaskDetails(const AslState *s, const char *key, Jsonb *value, const char *error,
 					const char *cause)
 {
-	JsonbParseState *st = NULL;
+	CourierMembers m;
 
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	CourierPushText(&st, "name", s->name);
-	CourierPushText(&st, "resource", s->resource);
+	m.n = 0;
+	CourierMemberText(&m, "name", s->name);
+	CourierMemberText(&m, "resource", s->resource);
 	if (key != NULL)
-	{
-		JsonbValue	v;
-
-		CourierPushValue(&st, key, CourierJsonbAsValue(value, &v));
-	}
+		CourierMemberJsonb(&m, key, value);
 	if (error != NULL)
 	{
-		CourierPushText(&st, "error", error);
-		CourierPushText(&st, "cause", cause);
+		CourierMemberText(&m, "error", error);
+		CourierMemberText(&m, "cause", cause);
 	}
-	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+	return CourierMembersObject(&m);
 }
 
 /*
@@ -839,25 +889,17 @@ TaskSeconds(double literal, const AslPath *path, const char *field, const AslSta
 static Jsonb *
 ScheduledDetails(const AslState *s, Jsonb *effective, int64 timeout, int64 heartbeat)
 {
-	JsonbParseState *st = NULL;
-	JsonbValue	v;
+	CourierMembers m;
 
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	CourierPushText(&st, "name", s->name);
-	CourierPushText(&st, "resource", s->resource);
-	CourierPushValue(&st, "parameters", CourierJsonbAsValue(effective, &v));
-	v.type = jbvNumeric;
+	m.n = 0;
+	CourierMemberText(&m, "name", s->name);
+	CourierMemberText(&m, "resource", s->resource);
+	CourierMemberJsonb(&m, "parameters", effective);
 	if (timeout > 0)
-	{
-		v.val.numeric = int64_to_numeric(timeout);
-		CourierPushValue(&st, "timeoutInSeconds", &v);
-	}
+		CourierMemberInt(&m, "timeoutInSeconds", timeout);
 	if (heartbeat > 0)
-	{
-		v.val.numeric = int64_to_numeric(heartbeat);
-		CourierPushValue(&st, "heartbeatInSeconds", &v);
-	}
-	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+		CourierMemberInt(&m, "heartbeatInSeconds", heartbeat);
+	return CourierMembersObject(&m);
 }
 
 /*

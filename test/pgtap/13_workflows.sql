@@ -237,5 +237,71 @@ SELECT is((SELECT count(*) FROM courier.executions WHERE state_machine_name = 'w
 SELECT is((SELECT count(*) FROM courier.list_state_machines() WHERE state_machine_name LIKE 'wf\_%'), 3::bigint,
           'list_state_machines');
 
+-- A task function changed in the same transaction is called as it is now:
+-- the call information kept for the transaction is made again when the
+-- function's pg_proc row changes (its SET options, its body), and a
+-- function re-created under the same name is looked up again.
+CREATE FUNCTION public.wf_setting(input jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = public AS $$
+BEGIN
+    RETURN jsonb_build_object('path', current_setting('search_path'), 'v', 1);
+END
+$$;
+SELECT courier.create_state_machine('wf_setting', '{"StartAt": "T", "States": {
+    "T": {"Type": "Task", "Resource": "function:public.wf_setting", "End": true}}}');
+INSERT INTO ids SELECT 'setting1', courier.start_execution('wf_setting', '{}');
+SELECT pg_temp.run();
+ALTER FUNCTION public.wf_setting(jsonb) SET search_path = pg_catalog, public;
+INSERT INTO ids SELECT 'setting2', courier.start_execution('wf_setting', '{}');
+SELECT pg_temp.run();
+CREATE OR REPLACE FUNCTION public.wf_setting(input jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+    RETURN jsonb_build_object('path', current_setting('search_path'), 'v', 2);
+END
+$$;
+INSERT INTO ids SELECT 'setting3', courier.start_execution('wf_setting', '{}');
+SELECT pg_temp.run();
+DROP FUNCTION public.wf_setting(jsonb);
+CREATE FUNCTION public.wf_setting(input jsonb) RETURNS text
+LANGUAGE sql AS $$ SELECT 'not jsonb' $$;
+INSERT INTO ids SELECT 'setting4', courier.start_execution('wf_setting', '{}');
+SELECT pg_temp.run();
+SELECT results_eq($$SELECT i.name, e.status, e.output FROM ids AS i
+                     JOIN courier.executions AS e ON e.execution_id = i.id
+                    WHERE i.name LIKE 'setting%' ORDER BY i.name$$,
+                  $$VALUES ('setting1'::text, 'SUCCEEDED'::text, '{"path": "public", "v": 1}'::jsonb),
+                           ('setting2', 'SUCCEEDED', '{"path": "pg_catalog, public", "v": 1}'),
+                           ('setting3', 'SUCCEEDED', '{"path": "pg_catalog", "v": 2}'),
+                           ('setting4', 'SUCCEEDED', 'null')$$,
+                  'a task function altered, replaced or re-created in the transaction is called as it is now');
+
+-- ResultPath writes into an object of 70 members (jsonb keeps an offset
+-- every 32 entries: the merge writes the binary form itself) with every
+-- member as it was.
+SELECT ok((WITH i AS (SELECT jsonb_object_agg('k' || g || repeat('x', g % 7),
+                                             CASE g % 4 WHEN 0 THEN to_jsonb(g * 1.5) WHEN 1 THEN to_jsonb('s' || g)
+                                                        WHEN 2 THEN jsonb_build_object('a', g, 'b', jsonb_build_array(g, true, null))
+                                                        ELSE 'null'::jsonb END) AS input
+                        FROM generate_series(1, 70) AS g),
+                o AS (SELECT input,
+                             courier.test_asl_state_io('{"ResultPath": "$.k34xxxxxx.new"}', input, '{"r": [1, {"z": 2}]}', '{}') AS deep,
+                             courier.test_asl_state_io('{"ResultPath": "$.zz"}', input, '{"r": 5}', '{}') AS top
+                        FROM i)
+           SELECT (top - 'zz') = input AND top->'zz' = '{"r": 5}' AND top::text::jsonb = top
+                  AND (deep #- '{k34xxxxxx,new}') = input AND deep->'k34xxxxxx'->'new' = '{"r": [1, {"z": 2}]}'
+                  AND deep::text::jsonb = deep
+                  AND (SELECT bool_and(top->k = input->k) FROM jsonb_object_keys(input) AS k)
+             FROM o),
+          'ResultPath into an object of 70 members keeps each member');
+
+-- The events' arrays are compressed with lz4 where the server has it.
+SELECT is((SELECT string_agg(DISTINCT attcompression::text, ',') FROM pg_attribute
+            WHERE attrelid = 'courier.execution_events'::regclass
+              AND attname IN ('timestamps', 'types', 'details')),
+          CASE WHEN (SELECT 'lz4' = ANY (enumvals) FROM pg_settings WHERE name = 'default_toast_compression')
+               THEN 'l' ELSE '' END,
+          'execution_events: lz4 for the events'' arrays where the server supports it');
+
 SELECT * FROM finish();
 ROLLBACK;
