@@ -272,6 +272,12 @@ BuildInfo(Relation rel, Relation evrel)
 	int			c,
 				i;
 
+	/*
+	 * Valid from here: a relcache invalidation that arrives while this runs
+	 * (catalog lookups can take locks, which accept invalidations) makes
+	 * the next save build it again.
+	 */
+	info.valid = true;
 	info.usable = false;
 	if (info.cxt != NULL)
 		MemoryContextDelete(info.cxt);
@@ -314,7 +320,6 @@ BuildInfo(Relation rel, Relation evrel)
 		PrepareChecks(evrel, &info.events);
 	}
 	info.usable = usable;
-	info.valid = true;
 }
 
 /* NOT NULL and the CHECK constraints of t hold for the row in slot. */
