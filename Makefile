@@ -41,6 +41,7 @@ OBJS = \
 	src/asl_validate.o \
 	src/asl_machine.o \
 	src/workflow.o \
+	src/workflow_store.o \
 	src/workflow_task.o \
 	src/task_token.o \
 	src/workflow_map.o \

@@ -97,6 +97,25 @@ CourierWaitEventReceive(void)
 	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL)
 #endif
 
+/*
+ * table_tuple_update says which index entries the new row version needs:
+ * all or none (a HOT update) before 16, and from 16 on also "only the
+ * summarizing indexes' (BRIN's)", which ExecInsertIndexTuples takes as
+ * onlySummarizing.
+ */
+#include "access/tableam.h"
+#if PG_VERSION_NUM >= 160000
+typedef TU_UpdateIndexes CourierUpdateIndexes;
+#define CourierUpdateNeedsIndexes(u) ((u) != TU_None)
+#define CourierUpdateIndexTuples(rri, slot, estate, u) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL, (u) == TU_Summarizing)
+#else
+typedef bool CourierUpdateIndexes;
+#define CourierUpdateNeedsIndexes(u) (u)
+#define CourierUpdateIndexTuples(rri, slot, estate, u) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL)
+#endif
+
 /* pg_proc_aclcheck became object_aclcheck in 16. */
 #include "utils/acl.h"
 #if PG_VERSION_NUM >= 160000

@@ -84,6 +84,7 @@
 #include "worker.h"
 #include "workflow.h"
 #include "workflow_map.h"
+#include "workflow_store.h"
 #include "workflow_task.h"
 
 PG_FUNCTION_INFO_V1(courier_run_executions);
@@ -891,7 +892,7 @@ TakeDue(TimestampTz now, Execution *x, MemoryContext cxt, int64 budget)
 					   "       e.state_phase, e.retry_counts, e.redrive_count,"
 					   "       e.started_by::pg_catalog.text, e.input, e.state_input,"
 					   "       e.parent_execution_id, e.branch_path, e.item_index, e.children_from,"
-					   "       e.correlation_id, e.last_event_id, e.redriven_at"
+					   "       e.correlation_id, e.last_event_id, e.redriven_at, e.ctid"
 					   "  FROM courier.executions AS e"
 					   " WHERE e.execution_id OPERATOR(pg_catalog.=) $1"
 					   "   AND e.status OPERATOR(pg_catalog.=) 'RUNNING'"
@@ -959,6 +960,7 @@ TakeDue(TimestampTz now, Execution *x, MemoryContext cxt, int64 budget)
 	x->last_event = DatumGetInt32(SPI_getbinval(tup, desc, 20, &isnull));
 	x->saved_event = x->last_event;
 	x->redriven_at = TimeCol(tup, desc, 21);
+	ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 22, &isnull)), &x->tid);
 	MemoryContextSwitchTo(old);
 	SPI_freetuptable(SPI_tuptable);
 	return true;
@@ -1054,6 +1056,32 @@ SaveExecution(const Execution *x, TimestampTz now)
 													 TYPALIGN_INT));
 		values[16] = PointerGetDatum(construct_array(details, x->nevents, JSONBOID, -1, false,
 													 TYPALIGN_INT));
+	}
+
+	/* directly where it can be (workflow_store.c), else by the statement */
+	{
+		Datum		row[NUM_SAVE_COLUMNS];
+		bool		rownulls[NUM_SAVE_COLUMNS];
+		Datum		events[NUM_EVENT_COLUMNS];
+		int			c;
+
+		/* the statement's $2 .. $12 and $14, in SaveColumn order */
+		for (c = 0; c < NUM_SAVE_COLUMNS - 1; c++)
+		{
+			row[c] = values[c + 1];
+			rownulls[c] = nulls[c + 1] == 'n';
+		}
+		row[SAVE_LAST_EVENT_ID] = values[13];
+		rownulls[SAVE_LAST_EVENT_ID] = false;
+		events[EVENT_EXECUTION_ID] = values[0];
+		events[EVENT_FIRST_EVENT_ID] = Int32GetDatum(x->saved_event + 1);
+		events[EVENT_LAST_EVENT_ID] = values[13];
+		events[EVENT_TIMESTAMPS] = values[14];
+		events[EVENT_TYPES] = values[15];
+		events[EVENT_DETAILS] = values[16];
+		if (CourierSaveExecutionDirect(x->id, (ItemPointer) &x->tid, row, rownulls,
+									   x->last_event > x->saved_event ? events : NULL))
+			return;
 	}
 	if (SPI_execute_plan(plan, values, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "courier: execution update failed");

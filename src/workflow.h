@@ -9,6 +9,7 @@
 #ifndef COURIER_WORKFLOW_H
 #define COURIER_WORKFLOW_H
 
+#include "storage/itemptr.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
@@ -26,6 +27,7 @@
 typedef struct Execution
 {
 	int64		id;
+	ItemPointerData tid;		/* its row's version as read (SaveExecution) */
 	char	   *machine_name;
 	char	   *name;
 	int32		version;
