@@ -17,8 +17,10 @@
  * What the statement did implicitly is checked here explicitly, and where
  * it cannot be the caller falls back to the statement: the table-level
  * INSERT privilege (the statement would also accept column privileges),
- * row-level security and triggers on the table (none by default; a site
- * may add them, and the statement applies them), and a table whose columns
+ * row-level security (unless the only policy is the extension's own tenant
+ * policy and the role is bound to no tenant, for which it is true), rules
+ * and triggers on the table (none by default; a site may add them, and the
+ * statement applies them), and a table whose columns
  * are not the ones this file fills (a column with a default or NOT NULL
  * that it does not know).  The sequence's privilege is checked by
  * nextval_internal().
@@ -161,10 +163,15 @@ LookupStore(void)
 	store.seqid = get_relname_relid("message_id_seq", nsp);
 	if (!OidIsValid(store.relid) || !OidIsValid(store.seqid))
 		elog(ERROR, "courier.messages or courier.message_id_seq is missing");
+	/*
+	 * Valid from here: an invalidation accepted while the table is opened
+	 * (its lock reads them) leaves it invalid, for the next call to look
+	 * again, instead of being overwritten when this look ends.
+	 */
+	store.valid = true;
 	rel = table_open(store.relid, AccessShareLock);
 	store.usable = rel->rd_rel->relkind == RELKIND_RELATION && ColumnsAsExpected(rel);
 	table_close(rel, AccessShareLock);
-	store.valid = true;
 	return store.usable;
 }
 
@@ -201,7 +208,8 @@ CourierStoreMessages(text *queue_name, const CourierNewMessage *msgs, int n,
 		return false;
 
 	rel = table_open(store.relid, RowExclusiveLock);
-	if (rel->trigdesc != NULL || RelationGetDescr(rel)->natts != store.natts ||
+	if (rel->trigdesc != NULL || rel->rd_rules != NULL ||
+		RelationGetDescr(rel)->natts != store.natts ||
 		(check_enable_rls(store.relid, InvalidOid, true) == RLS_ENABLED &&
 		 !(OnlyTenantPolicy(rel) && CourierRoleUnbound(GetUserId()))))
 	{

@@ -7,7 +7,7 @@
 -- Receives in this transaction write their leases at commit (courier.defer_leases);
 -- courier.flush_leases() writes them first where a test reads courier.messages.
 BEGIN;
-SELECT plan(169);
+SELECT plan(170);
 
 -- Fingerprint of everything pg_courier stores, to prove a rejected call
 -- changed nothing.
@@ -195,6 +195,12 @@ SELECT is((SELECT array_agg(msg_id ORDER BY msg_id) FROM sr_fired),
 SELECT is((SELECT array_agg(payload ORDER BY msg_id) FROM courier.messages WHERE msg_id IN (SELECT id FROM batch_trig)),
           ARRAY['"t1"', '"t2"']::jsonb[], '... and stores the messages');
 DROP TRIGGER sr_note ON courier.messages;
+-- ... and so does a rule on it, which the INSERT applies
+CREATE RULE sr_rule AS ON INSERT TO courier.messages DO ALSO INSERT INTO sr_fired VALUES (-1);
+SELECT count(*) FROM courier.send_batch('sr_batch', ARRAY['"r1"']::jsonb[]);
+SELECT is((SELECT count(*) FROM sr_fired WHERE msg_id = -1), 1::bigint,
+          'with a rule on courier.messages, send_batch goes through INSERT, which applies it');
+DROP RULE sr_rule ON courier.messages;
 
 ---------------------------------------------------------------------------
 -- receive: max_messages
