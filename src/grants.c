@@ -88,6 +88,8 @@ static GrantRow *grant_rows = NULL;
 static int	n_grant_rows = 0;
 static bool grants_valid = false;
 static Oid	grants_relid = InvalidOid;
+/* the tables of the object kinds (KindTable), forgotten with the grants' */
+static Oid	kind_relids[4];
 static Oid	grants_owner = InvalidOid;
 static bool grants_callbacks_registered = false;
 
@@ -119,6 +121,9 @@ GrantsRelcacheCallback(Datum arg pg_attribute_unused(), Oid relid)
 	{
 		grants_valid = false;
 		unbound_role = InvalidOid;
+		/* the extension may have been dropped and created again: look again */
+		grants_relid = InvalidOid;
+		memset(kind_relids, 0, sizeof(kind_relids));
 	}
 }
 
@@ -192,16 +197,30 @@ LoadGrants(void)
 	MemoryContext old;
 
 	RegisterCallbacks();
-	if (!OidIsValid(grants_relid))
+	/*
+	 * Opening the table takes a lock, which reads pending invalidations; one
+	 * saying the table was dropped (the extension dropped and created again)
+	 * makes the callback forget its oid, and the new table is looked up.
+	 */
+	for (;;)
 	{
-		Oid			nsp = get_namespace_oid("courier", false);
+		Oid			relid;
 
-		grants_relid = get_relname_relid("grants", nsp);
+		CHECK_FOR_INTERRUPTS();
 		if (!OidIsValid(grants_relid))
-			elog(ERROR, "courier.grants is missing");
+		{
+			grants_relid = get_relname_relid("grants", get_namespace_oid("courier", false));
+			if (!OidIsValid(grants_relid))
+				elog(ERROR, "courier.grants is missing");
+		}
+		relid = grants_relid;
+		rel = try_table_open(relid, AccessShareLock);
+		if (rel != NULL && grants_relid == relid)
+			break;
+		if (rel != NULL)
+			table_close(rel, AccessShareLock);
+		grants_relid = InvalidOid;
 	}
-	/* opening the table takes a lock, which reads pending invalidations */
-	rel = table_open(grants_relid, AccessShareLock);
 	if (grants_valid)
 	{
 		table_close(rel, AccessShareLock);
@@ -319,25 +338,28 @@ MatchGrants(Oid role, const char *privilege, const char *kind, const char *name,
 	return any;
 }
 
-/* The table that holds the objects of a kind. */
+/* The table that holds the objects of a kind; looked up once. */
 static Oid
 KindTable(const char *kind)
 {
-	const char *table;
-	Oid			relid;
+	static const char *const tables[4] = {"queues", "topics", "buses", "state_machines"};
+	int			k;
 
 	if (strcmp(kind, "queue") == 0)
-		table = "queues";
+		k = 0;
 	else if (strcmp(kind, "topic") == 0)
-		table = "topics";
+		k = 1;
 	else if (strcmp(kind, "bus") == 0)
-		table = "buses";
+		k = 2;
 	else
-		table = "state_machines";
-	relid = get_relname_relid(table, get_namespace_oid("courier", false));
-	if (!OidIsValid(relid))
-		elog(ERROR, "courier.%s is missing", table);
-	return relid;
+		k = 3;
+	if (!OidIsValid(kind_relids[k]))
+	{
+		kind_relids[k] = get_relname_relid(tables[k], get_namespace_oid("courier", false));
+		if (!OidIsValid(kind_relids[k]))
+			elog(ERROR, "courier.%s is missing", tables[k]);
+	}
+	return kind_relids[k];
 }
 
 void

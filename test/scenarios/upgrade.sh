@@ -108,3 +108,30 @@ SQL
         grep -E 'not ok|Failed|Parse errors|ERROR' "$WORK/prove.log" | sed 's/^/#   /' | head -40
     fi
 done
+
+# Dropping the extension and creating it again in one session: what a
+# backend keeps of it (cached courier grants, plans) follows the new objects.
+q -d upgrade_fresh -c "DO \$\$ BEGIN
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'upgrade_granted') THEN
+            CREATE ROLE upgrade_granted;
+        END IF;
+    END \$\$" >/dev/null
+lifecycle=$(q -d upgrade_fresh 2>&1 <<'SQL'
+SELECT courier.create_queue('again');
+SELECT courier.grant('send', 'queue', 'again', 'upgrade_granted');
+SET ROLE upgrade_granted;
+SELECT courier.send('again', '{}') > 0;
+RESET ROLE;
+DROP OWNED BY upgrade_granted;
+DROP EXTENSION pg_courier;
+CREATE EXTENSION pg_courier;
+SELECT courier.create_queue('again');
+SELECT courier.grant('send', 'queue', 'again', 'upgrade_granted');
+SET ROLE upgrade_granted;
+SELECT courier.send('again', '{}') > 0;
+RESET ROLE;
+SQL
+) || true
+q -d upgrade_fresh -c 'DROP OWNED BY upgrade_granted' -c 'DROP ROLE upgrade_granted' >/dev/null
+check "dropped and created again in one session, the extension's grants work at once" \
+      "$(printf '\nt\nt\n\nt\nt')" "$lifecycle"
