@@ -470,20 +470,23 @@ CourierAccessEnd(CourierAccess *acc)
 }
 
 
+/* Whether tenant (not NULL) is one of tenants. */
+static bool
+TenantInList(List *tenants, text *tenant)
+{
+	char	   *s = text_to_cstring(tenant);
+	bool		ok = InList(tenants, s);
+
+	pfree(s);
+	return ok;
+}
+
 bool
 CourierTenantAllowed(const CourierAccess *acc, text *tenant)
 {
-	bool		ok;
-	char	   *s;
-
 	if (!CourierTenantBound(acc))
 		return true;
-	if (tenant == NULL)
-		return false;
-	s = text_to_cstring(tenant);
-	ok = InList(acc->tenants, s);
-	pfree(s);
-	return ok;
+	return tenant != NULL && TenantInList(acc->tenants, tenant);
 }
 
 static char *
@@ -555,16 +558,16 @@ CourierTenantNoFifo(const CourierAccess *acc, const char *verb, const char *kind
 			 errhint("Give each tenant its own FIFO %s, or use a standard one.", kind)));
 }
 
-/* The caller's tenants as a text[] Datum. */
-Datum
-CourierTenantArray(const CourierAccess *acc)
+/* A list of tenants as a text[] Datum. */
+static Datum
+TenantArray(List *tenants)
 {
-	int			n = list_length(acc->tenants);
+	int			n = list_length(tenants);
 	Datum	   *elems = palloc(Max(n, 1) * sizeof(Datum));
 	ListCell   *lc;
 	int			i = 0;
 
-	foreach(lc, acc->tenants)
+	foreach(lc, tenants)
 		elems[i++] = CStringGetTextDatum((char *) lfirst(lc));
 	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
@@ -614,12 +617,7 @@ courier_tenant_unbound(PG_FUNCTION_ARGS pg_attribute_unused())
 Datum
 courier_bound_tenants(PG_FUNCTION_ARGS pg_attribute_unused())
 {
-	CourierAccess acc;
-
-	memset(&acc, 0, sizeof(acc));
-	if (!superuser())
-		acc.tenants = BoundTenants(GetUserId());
-	PG_RETURN_DATUM(CourierTenantArray(&acc));
+	PG_RETURN_DATUM(TenantArray(superuser() ? NIL : BoundTenants(GetUserId())));
 }
 
 /*
@@ -635,7 +633,6 @@ courier_tenant_for(PG_FUNCTION_ARGS)
 	text	   *given = PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0);
 	List	   *tenants;
 	Oid			who;
-	CourierAccess acc;
 
 	if (given != NULL &&
 		(VARSIZE_ANY_EXHDR(given) == 0 ||
@@ -655,11 +652,9 @@ courier_tenant_for(PG_FUNCTION_ARGS)
 	}
 	if (tenants == NIL)
 		PG_RETURN_TEXT_P(given != NULL ? given : cstring_to_text(""));
-	memset(&acc, 0, sizeof(acc));
-	acc.tenants = tenants;
 	if (given != NULL)
 	{
-		if (!CourierTenantAllowed(&acc, given))
+		if (!TenantInList(tenants, given))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied for the idempotency keys of tenant \"%s\"",
@@ -698,13 +693,10 @@ Datum
 courier_acting_tenants(PG_FUNCTION_ARGS)
 {
 	Acting	   *a = CurrentActing();
-	CourierAccess acc;
 
 	if (a == NULL || a->tenants == NIL)
 		PG_RETURN_NULL();
-	memset(&acc, 0, sizeof(acc));
-	acc.tenants = a->tenants;
-	PG_RETURN_DATUM(CourierTenantArray(&acc));
+	PG_RETURN_DATUM(TenantArray(a->tenants));
 }
 
 /*

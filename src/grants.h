@@ -44,7 +44,6 @@ extern void CourierTenantApply(const CourierAccess *acc, CourierEnvelope *env,
 							   const char *verb, const char *kind, text *name);
 extern void CourierTenantNoFifo(const CourierAccess *acc, const char *verb,
 								const char *kind, text *name);
-extern Datum CourierTenantArray(const CourierAccess *acc);
 
 /* whether the calling role is bound to tenants (row-level security) */
 extern bool CourierRoleUnbound(Oid roleid);
