@@ -135,7 +135,6 @@ static SPIPlanPtr probe_fifo_plan = NULL;
 	"     WHERE m.queue_name OPERATOR(pg_catalog.=) $1" \
 	"       AND m.msg_id OPERATOR(pg_catalog.=) ANY (ARRAY(" \
 	"           SELECT p.msg_id FROM picked AS p"
-#define PICK_AND_LEASE PICK_AND_LEASE_WHERE("")
 
 /*
  * The dead-letter move of both lease statements: the picked messages already
@@ -170,6 +169,27 @@ static SPIPlanPtr probe_fifo_plan = NULL;
 	"      FROM doomed AS d" \
 	"    RETURNING 1" \
 	")"
+
+/*
+ * The eager lease statements (pick is a condition PICK adds): the leased
+ * messages, and with a redrive policy also the count of those moved to the
+ * dead-letter queue instead.
+ */
+#define LEASE_STATEMENT(pick) \
+	PICK_AND_LEASE_WHERE(pick) "))" \
+	"    RETURNING m.*" \
+	")" \
+	RECEIVED_COLUMNS(" 0::pg_catalog.int8") \
+	"   FROM leased AS l" \
+	"  ORDER BY l.msg_id"
+#define LEASE_DLQ_STATEMENT(pick) \
+	PICK_AND_LEASE_WHERE(pick) \
+	"            WHERE p.receive_count OPERATOR(pg_catalog.<) $8))" \
+	"    RETURNING m.*" \
+	DEAD_LETTER_MOVE \
+	RECEIVED_COLUMNS(" (SELECT pg_catalog.count(*) FROM moved)") \
+	"   FROM (SELECT 1) AS one LEFT JOIN leased AS l ON true" \
+	"  ORDER BY l.msg_id"
 
 /*
  * The deferred variant (queue_defer.c): the picked messages are only locked,
@@ -265,12 +285,7 @@ LeaseStandard(CourierLeaseRequest *req, int want, int64 *moved)
 		values[8] = PointerGetDatum(req->queue_name);
 		if (by_tenant)
 			plan = CourierPlan(&tenant_lease_plan,
-							   PICK_AND_LEASE_WHERE(BY_TENANT) "))"
-							   "    RETURNING m.*"
-							   ")"
-							   RECEIVED_COLUMNS(" 0::pg_catalog.int8")
-							   "   FROM leased AS l"
-							   "  ORDER BY l.msg_id",
+							   LEASE_STATEMENT(BY_TENANT),
 							   12, argtypes);
 		else if (deferred)
 			plan = CourierPlan(&defer_plan,
@@ -282,12 +297,7 @@ LeaseStandard(CourierLeaseRequest *req, int want, int64 *moved)
 							   11, argtypes);
 		else
 			plan = CourierPlan(&lease_plan,
-							   PICK_AND_LEASE "))"
-							   "    RETURNING m.*"
-							   ")"
-							   RECEIVED_COLUMNS(" 0::pg_catalog.int8")
-							   "   FROM leased AS l"
-							   "  ORDER BY l.msg_id",
+							   LEASE_STATEMENT(""),
 							   11, argtypes);
 	}
 	else
@@ -301,13 +311,7 @@ LeaseStandard(CourierLeaseRequest *req, int want, int64 *moved)
 		values[8] = PointerGetDatum(queue->dead_letter_queue);
 		if (by_tenant)
 			plan = CourierPlan(&tenant_lease_dlq_plan,
-							   PICK_AND_LEASE_WHERE(BY_TENANT)
-							   "            WHERE p.receive_count OPERATOR(pg_catalog.<) $8))"
-							   "    RETURNING m.*"
-							   DEAD_LETTER_MOVE
-							   RECEIVED_COLUMNS(" (SELECT pg_catalog.count(*) FROM moved)")
-							   "   FROM (SELECT 1) AS one LEFT JOIN leased AS l ON true"
-							   "  ORDER BY l.msg_id",
+							   LEASE_DLQ_STATEMENT(BY_TENANT),
 							   12, argtypes);
 		else if (deferred)
 			plan = CourierPlan(&defer_dlq_plan,
@@ -321,13 +325,7 @@ LeaseStandard(CourierLeaseRequest *req, int want, int64 *moved)
 							   11, argtypes);
 		else
 			plan = CourierPlan(&lease_dlq_plan,
-							   PICK_AND_LEASE
-							   "            WHERE p.receive_count OPERATOR(pg_catalog.<) $8))"
-							   "    RETURNING m.*"
-							   DEAD_LETTER_MOVE
-							   RECEIVED_COLUMNS(" (SELECT pg_catalog.count(*) FROM moved)")
-							   "   FROM (SELECT 1) AS one LEFT JOIN leased AS l ON true"
-							   "  ORDER BY l.msg_id",
+							   LEASE_DLQ_STATEMENT(""),
 							   11, argtypes);
 	}
 	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT)
