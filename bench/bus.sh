@@ -66,22 +66,10 @@ command -v "$PGBIN/pgbench" >/dev/null || die "pgbench not found in $PGBIN"
 
 bench_install
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/pg_courier_bus.XXXXXX")
-chmod 755 "$WORK"
-CLUSTER=$WORK/cluster
-cleanup() {
-    stop_cluster "$CLUSTER"
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-PORT=$(free_port 56440)
-say "starting a throwaway cluster in $CLUSTER (port $PORT)"
 # No autovacuum and no checkpoint during a run: WAL counts only what the
 # workload writes.  No background worker for parts 1 to 3 (courier.databases
 # is set for part 4, which restarts the server).
-start_cluster "$CLUSTER" "$PORT" "courier.databases = ''" "courier.tick_interval = '60s'" \
+bench_cluster bus 56440 "courier.databases = ''" "courier.tick_interval = '60s'" \
     "autovacuum = off" "checkpoint_timeout = 1h" "max_wal_size = 8GB" \
     "shared_buffers = 256MB" "log_min_messages = warning"
 createdb bus_bench

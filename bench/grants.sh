@@ -42,19 +42,7 @@ ensure_packages "${SERVER_PACKAGES[@]}"
 command -v "$PGBIN/pgbench" >/dev/null || die "pgbench not found in $PGBIN"
 bench_install
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/pg_courier_grants.XXXXXX")
-chmod 755 "$WORK"
-CLUSTER=$WORK/cluster
-cleanup() {
-    stop_cluster "$CLUSTER"
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-PORT=$(free_port 56480)
-say "starting a throwaway cluster in $CLUSTER (port $PORT)"
-start_cluster "$CLUSTER" "$PORT" "courier.databases = ''" "autovacuum = off" \
+bench_cluster grants 56480 "courier.databases = ''" "autovacuum = off" \
     "checkpoint_timeout = 1h" "max_wal_size = 8GB" "shared_buffers = 256MB" \
     "log_min_messages = warning"
 createdb grants_bench

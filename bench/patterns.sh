@@ -39,19 +39,7 @@ LIB="$("$PG_CONFIG" --pkglibdir)/pg_courier.so"
 FINGERPRINT="installed library md5 $(md5sum "$LIB" | cut -c1-12)"
 GIT_DESC=$(git -C "$BENCH_DIR/.." log -1 --format='%h %s' 2>/dev/null || echo unknown)
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/pg_courier_patterns.XXXXXX")
-chmod 755 "$WORK"
-CLUSTER=$WORK/cluster
-cleanup() {
-    stop_cluster "$CLUSTER"
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-PORT=$(free_port 56400)
-say "starting a throwaway cluster in $CLUSTER (port $PORT)"
-start_cluster "$CLUSTER" "$PORT" "shared_buffers = 128MB" "log_min_messages = warning"
+bench_cluster patterns 56400 "shared_buffers = 128MB" "log_min_messages = warning"
 createdb courier_patterns
 psql_bench() { psql -X -q -v ON_ERROR_STOP=1 -d courier_patterns "$@"; }
 psql_bench -c 'CREATE EXTENSION pg_courier'

@@ -59,40 +59,9 @@ THREADS=2
 ensure_packages "${SERVER_PACKAGES[@]}"
 command -v "$PGBIN/pgbench" >/dev/null || die "pgbench not found in $PGBIN"
 
-EXT_DIR="$("$PG_CONFIG" --sharedir)/extension"
-LIB="$("$PG_CONFIG" --pkglibdir)/pg_courier.so"
-if [ "${BENCH_NO_INSTALL:-0}" != 1 ]; then
-    say "building pg_courier for $PG_CONFIG"
-    make -C "$PROJECT_DIR" -s PG_CONFIG="$PG_CONFIG" >/dev/null
-    EXTVERSION=$(sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\(.*\)'/\1/p" "$PROJECT_DIR/pg_courier.control")
-    if cmp -s "$PROJECT_DIR/pg_courier.so" "$LIB" \
-        && cmp -s "$PROJECT_DIR/sql/pg_courier--$EXTVERSION.sql" "$EXT_DIR/pg_courier--$EXTVERSION.sql" \
-        && cmp -s "$PROJECT_DIR/pg_courier.control" "$EXT_DIR/pg_courier.control"; then
-        say "the installed extension in $EXT_DIR is this build"
-    else
-        say "installing pg_courier into $EXT_DIR and $(dirname "$LIB")"
-        as_root make -C "$PROJECT_DIR" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
-    fi
-fi
-[ -f "$EXT_DIR/pg_courier.control" ] || die "pg_courier is not installed in $EXT_DIR"
-FINGERPRINT="installed library md5 $(md5sum "$LIB" | cut -c1-12)"
-GIT_DESC=$(git -C "$PROJECT_DIR" log -1 --format='%h %s' 2>/dev/null || echo unknown)
-git -C "$PROJECT_DIR" diff --quiet HEAD -- src sql 2>/dev/null || GIT_DESC="$GIT_DESC (with uncommitted changes in src/ or sql/)"
-LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+bench_install
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/pg_courier_wf.XXXXXX")
-chmod 755 "$WORK"
-CLUSTER=$WORK/cluster
-cleanup() {
-    stop_cluster "$CLUSTER"
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-PORT=$(free_port 56460)
-say "starting a throwaway cluster in $CLUSTER (port $PORT)"
-start_cluster "$CLUSTER" "$PORT" "courier.databases = ''" "courier.tick_interval = '60s'" \
+bench_cluster wf 56460 "courier.databases = ''" "courier.tick_interval = '60s'" \
     "fsync = on" "synchronous_commit = on" "autovacuum = off" "checkpoint_timeout = 1h" \
     "max_wal_size = 8GB" "shared_buffers = 256MB" "log_min_messages = warning"
 createdb wf_bench

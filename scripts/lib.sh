@@ -131,3 +131,26 @@ bench_install() {
         || GIT_DESC="$GIT_DESC (with uncommitted changes in src/ or sql/)"
     LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 }
+
+# For benchmarks: a throwaway cluster in a work directory of its own.
+# bench_cluster NAME BASE_PORT [postgresql.conf lines...] sets WORK (kept at
+# exit with BENCH_KEEP=1), CLUSTER and PORT, stops and removes them at exit,
+# and starts the cluster on the first free port from BASE_PORT (PGHOST,
+# PGPORT, PGUSER as start_cluster sets them).
+bench_cluster() {
+    local name=$1 base_port=$2
+    shift 2
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/pg_courier_$name.XXXXXX")
+    chmod 755 "$WORK"
+    CLUSTER=$WORK/cluster
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT TERM
+    PORT=$(free_port "$base_port")
+    say "starting a throwaway cluster in $CLUSTER (port $PORT)"
+    start_cluster "$CLUSTER" "$PORT" "$@"
+}
+
+bench_cleanup() {
+    stop_cluster "$CLUSTER"
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
+}
