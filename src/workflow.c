@@ -127,6 +127,7 @@ static uint64 run_generation = 0;
  */
 #define DUE_BATCH	64
 static int64 due_ids[DUE_BATCH];
+static ItemPointerData due_tids[DUE_BATCH];	/* their versions as locked */
 static int	ndue = 0;
 static int	next_due = 0;
 static int	due_batch = 1;		/* how many the next lock scan takes */
@@ -800,30 +801,130 @@ Step(Execution *x, const AslMachine *m, TimestampTz now)
  */
 
 static char *
-TextCol(HeapTuple tup, TupleDesc desc, int col)
+TextCol(const Datum *values, const bool *nulls, ReadColumn c)
 {
-	bool		isnull;
-	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
-
-	return isnull ? NULL : TextDatumGetCString(d);
+	return nulls[c] ? NULL : TextDatumGetCString(values[c]);
 }
 
 static TimestampTz
-TimeCol(HeapTuple tup, TupleDesc desc, int col)
+TimeCol(const Datum *values, const bool *nulls, ReadColumn c)
 {
-	bool		isnull;
-	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
-
-	return isnull ? 0 : DatumGetTimestampTz(d);
+	return nulls[c] ? 0 : DatumGetTimestampTz(values[c]);
 }
 
 static Jsonb *
-JsonbCol(HeapTuple tup, TupleDesc desc, int col)
+JsonbCol(const Datum *values, const bool *nulls, ReadColumn c)
 {
-	bool		isnull;
-	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+	return nulls[c] ? NULL : DatumGetJsonbPCopy(values[c]);
+}
 
-	return isnull ? NULL : DatumGetJsonbPCopy(d);
+/*
+ * Execution id as it is now, if it is RUNNING and due at now: read from
+ * its version at tid when that is still current (workflow_store.c), else
+ * by a SELECT.  Locked by this transaction, but a task of another execution
+ * may have stopped or advanced it since it was locked.  The execution is
+ * loaded into x, in cxt; false when it is no longer due.
+ */
+static bool
+LoadExecution(int64 id, ItemPointer tid, TimestampTz now, Execution *x, MemoryContext cxt)
+{
+	Datum		values[NUM_READ_COLUMNS + 1];
+	bool		nulls[NUM_READ_COLUMNS + 1];
+	bool		from_spi = false;
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	int			c;
+
+	if (!CourierReadExecutionDirect(id, tid, now, values, nulls))
+	{
+		Oid			argtypes[2] = {INT8OID, TIMESTAMPTZOID};
+		Datum		args[2];
+		SPIPlanPtr	plan;
+
+		/* the columns in ReadColumn order, and the version's ctid */
+		plan = CourierPlan(&due_plan,
+						   "SELECT e.execution_id, e.state_machine_name, e.execution_name, e.version,"
+						   "       e.started_at, e.timeout_at, e.current_state, e.state_entered_at,"
+						   "       e.state_phase, e.retry_counts, e.redrive_count,"
+						   "       e.started_by::pg_catalog.text, e.input, e.state_input,"
+						   "       e.parent_execution_id, e.branch_path, e.item_index, e.children_from,"
+						   "       e.correlation_id, e.last_event_id, e.redriven_at, e.ctid"
+						   "  FROM courier.executions AS e"
+						   " WHERE e.execution_id OPERATOR(pg_catalog.=) $1"
+						   "   AND e.status OPERATOR(pg_catalog.=) 'RUNNING'"
+						   "   AND e.next_step_at OPERATOR(pg_catalog.<=) $2",
+						   2, argtypes);
+		args[0] = Int64GetDatum(id);
+		args[1] = TimestampTzGetDatum(now);
+		if (SPI_execute_plan(plan, args, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "courier: due execution lookup failed");
+		if (SPI_processed != 1)
+		{
+			SPI_freetuptable(SPI_tuptable);
+			MemoryContextSwitchTo(old);
+			return false;
+		}
+		for (c = 0; c <= NUM_READ_COLUMNS; c++)
+			values[c] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, c + 1,
+									  &nulls[c]);
+		tid = (ItemPointer) DatumGetPointer(values[NUM_READ_COLUMNS]);
+		from_spi = true;
+		MemoryContextSwitchTo(cxt); /* SPI left its own */
+	}
+
+	memset(x, 0, sizeof(*x));
+	x->id = DatumGetInt64(values[READ_EXECUTION_ID]);
+	ItemPointerCopy(tid, &x->tid);
+	x->machine_name = TextCol(values, nulls, READ_STATE_MACHINE_NAME);
+	x->name = TextCol(values, nulls, READ_EXECUTION_NAME);
+	x->version = DatumGetInt32(values[READ_VERSION]);
+	x->started_at = TimeCol(values, nulls, READ_STARTED_AT);
+	x->timeout_at = TimeCol(values, nulls, READ_TIMEOUT_AT);
+	x->state = TextCol(values, nulls, READ_CURRENT_STATE);
+	x->entered_at = TimeCol(values, nulls, READ_STATE_ENTERED_AT);
+	x->phase = DatumGetInt16(values[READ_STATE_PHASE]);
+	if (!nulls[READ_RETRY_COUNTS])
+	{
+		ArrayType  *arr = DatumGetArrayTypePCopy(values[READ_RETRY_COUNTS]);
+		Datum	   *elems;
+		bool	   *elemnulls;
+		int			n,
+					i;
+
+		deconstruct_array(arr, INT4OID, 4, true, TYPALIGN_INT, &elems, &elemnulls, &n);
+		x->retry_counts = palloc0(sizeof(int) * Max(n, 1));
+		for (i = 0; i < n; i++)
+			x->retry_counts[i] = elemnulls[i] ? 0 : DatumGetInt32(elems[i]);
+		x->nretry_counts = n;
+	}
+	x->redrive_count = DatumGetInt32(values[READ_REDRIVE_COUNT]);
+	x->started_by = TextCol(values, nulls, READ_STARTED_BY);
+	x->input = JsonbCol(values, nulls, READ_INPUT);
+	x->state_input = JsonbCol(values, nulls, READ_STATE_INPUT);
+	x->correlation_id = TextCol(values, nulls, READ_CORRELATION_ID);
+	x->status = pstrdup("RUNNING");
+	if (!nulls[READ_PARENT_EXECUTION_ID])
+	{
+		Datum	   *elems;
+		bool	   *elemnulls;
+		int			i;
+
+		x->parent_id = DatumGetInt64(values[READ_PARENT_EXECUTION_ID]);
+		deconstruct_array(DatumGetArrayTypePCopy(values[READ_BRANCH_PATH]),
+						  TEXTOID, -1, false, TYPALIGN_INT, &elems, &elemnulls, &x->nbranch_path);
+		x->branch_path = palloc0(sizeof(char *) * Max(x->nbranch_path, 1));
+		for (i = 0; i < x->nbranch_path; i++)
+			x->branch_path[i] = TextDatumGetCString(elems[i]);
+		x->item_index = DatumGetInt32(values[READ_ITEM_INDEX]);
+	}
+	x->children_from = nulls[READ_CHILDREN_FROM] ? 0 : DatumGetInt64(values[READ_CHILDREN_FROM]);
+	/* the last history event, so new ones follow it */
+	x->last_event = DatumGetInt32(values[READ_LAST_EVENT_ID]);
+	x->saved_event = x->last_event;
+	x->redriven_at = TimeCol(values, nulls, READ_REDRIVEN_AT);
+	if (from_spi)
+		SPI_freetuptable(SPI_tuptable);
+	MemoryContextSwitchTo(old);
+	return true;
 }
 
 /*
@@ -836,11 +937,7 @@ TakeDue(TimestampTz now, Execution *x, MemoryContext cxt, int64 budget)
 	Oid			argtypes[3] = {TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID};
 	Datum		values[3];
 	SPIPlanPtr	plan;
-	HeapTuple	tup;
-	TupleDesc	desc;
 	bool		isnull;
-	MemoryContext old;
-	Datum		d;
 
 	for (;;)
 	{
@@ -850,7 +947,7 @@ TakeDue(TimestampTz now, Execution *x, MemoryContext cxt, int64 budget)
 			uint64		i;
 
 			plan = CourierPlan(&due_batch_plan,
-							   "SELECT e.execution_id, e.next_step_at"
+							   "SELECT e.execution_id, e.next_step_at, e.ctid"
 							   "  FROM courier.executions AS e"
 							   " WHERE e.status OPERATOR(pg_catalog.=) 'RUNNING'"
 							   "   AND e.next_step_at OPERATOR(pg_catalog.<=) $1"
@@ -868,8 +965,14 @@ TakeDue(TimestampTz now, Execution *x, MemoryContext cxt, int64 budget)
 			ndue = (int) SPI_processed;
 			next_due = 0;
 			for (i = 0; i < SPI_processed; i++)
-				due_ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-														 SPI_tuptable->tupdesc, 1, &isnull));
+			{
+				HeapTuple	tup = SPI_tuptable->vals[i];
+				TupleDesc	desc = SPI_tuptable->tupdesc;
+
+				due_ids[i] = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+				ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 3, &isnull)),
+								&due_tids[i]);
+			}
 			if (ndue > 0)
 				due_from = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[ndue - 1],
 															 SPI_tuptable->tupdesc, 2, &isnull));
@@ -877,93 +980,10 @@ TakeDue(TimestampTz now, Execution *x, MemoryContext cxt, int64 budget)
 			if (ndue == 0)
 				return false;
 		}
-
-		/*
-		 * Locked by this transaction, but a task of another execution may
-		 * have stopped or advanced it since: read it again, as it is now.
-		 */
-		values[0] = Int64GetDatum(due_ids[next_due++]);
-		values[1] = TimestampTzGetDatum(now);
-		argtypes[0] = INT8OID;
-		argtypes[1] = TIMESTAMPTZOID;
-		plan = CourierPlan(&due_plan,
-					   "SELECT e.execution_id, e.state_machine_name, e.execution_name, e.version,"
-					   "       e.started_at, e.timeout_at, e.current_state, e.state_entered_at,"
-					   "       e.state_phase, e.retry_counts, e.redrive_count,"
-					   "       e.started_by::pg_catalog.text, e.input, e.state_input,"
-					   "       e.parent_execution_id, e.branch_path, e.item_index, e.children_from,"
-					   "       e.correlation_id, e.last_event_id, e.redriven_at, e.ctid"
-					   "  FROM courier.executions AS e"
-					   " WHERE e.execution_id OPERATOR(pg_catalog.=) $1"
-					   "   AND e.status OPERATOR(pg_catalog.=) 'RUNNING'"
-					   "   AND e.next_step_at OPERATOR(pg_catalog.<=) $2",
-					   2, argtypes);
-		if (SPI_execute_plan(plan, values, NULL, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "courier: due execution lookup failed");
-		if (SPI_processed == 1)
-			break;
-		SPI_freetuptable(SPI_tuptable);
+		next_due++;
+		if (LoadExecution(due_ids[next_due - 1], &due_tids[next_due - 1], now, x, cxt))
+			return true;
 	}
-
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	old = MemoryContextSwitchTo(cxt);
-	memset(x, 0, sizeof(*x));
-	x->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	x->machine_name = TextCol(tup, desc, 2);
-	x->name = TextCol(tup, desc, 3);
-	x->version = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
-	x->started_at = TimeCol(tup, desc, 5);
-	x->timeout_at = TimeCol(tup, desc, 6);
-	x->state = TextCol(tup, desc, 7);
-	x->entered_at = TimeCol(tup, desc, 8);
-	x->phase = DatumGetInt16(SPI_getbinval(tup, desc, 9, &isnull));
-	d = SPI_getbinval(tup, desc, 10, &isnull);
-	if (!isnull)
-	{
-		ArrayType  *arr = DatumGetArrayTypePCopy(d);
-		Datum	   *elems;
-		bool	   *nulls;
-		int			n,
-					i;
-
-		deconstruct_array(arr, INT4OID, 4, true, TYPALIGN_INT, &elems, &nulls, &n);
-		x->retry_counts = palloc0(sizeof(int) * Max(n, 1));
-		for (i = 0; i < n; i++)
-			x->retry_counts[i] = nulls[i] ? 0 : DatumGetInt32(elems[i]);
-		x->nretry_counts = n;
-	}
-	x->redrive_count = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
-	x->started_by = TextCol(tup, desc, 12);
-	x->input = JsonbCol(tup, desc, 13);
-	x->state_input = JsonbCol(tup, desc, 14);
-	x->correlation_id = TextCol(tup, desc, 19);
-	x->status = pstrdup("RUNNING");
-	d = SPI_getbinval(tup, desc, 15, &isnull);
-	if (!isnull)
-	{
-		Datum	   *elems;
-		bool	   *nulls;
-		int			i;
-
-		x->parent_id = DatumGetInt64(d);
-		deconstruct_array(DatumGetArrayTypePCopy(SPI_getbinval(tup, desc, 16, &isnull)),
-						  TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &x->nbranch_path);
-		x->branch_path = palloc0(sizeof(char *) * Max(x->nbranch_path, 1));
-		for (i = 0; i < x->nbranch_path; i++)
-			x->branch_path[i] = TextDatumGetCString(elems[i]);
-		x->item_index = DatumGetInt32(SPI_getbinval(tup, desc, 17, &isnull));
-	}
-	d = SPI_getbinval(tup, desc, 18, &isnull);
-	x->children_from = isnull ? 0 : DatumGetInt64(d);
-	/* the last history event, so new ones follow it */
-	x->last_event = DatumGetInt32(SPI_getbinval(tup, desc, 20, &isnull));
-	x->saved_event = x->last_event;
-	x->redriven_at = TimeCol(tup, desc, 21);
-	ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 22, &isnull)), &x->tid);
-	MemoryContextSwitchTo(old);
-	SPI_freetuptable(SPI_tuptable);
-	return true;
 }
 
 /*

@@ -61,6 +61,7 @@
 #include "optimizer/optimizer.h"
 #include "utils/acl.h"
 #include "utils/array.h"
+#include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -81,6 +82,20 @@ static const Oid save_types[NUM_SAVE_COLUMNS] = {
 	TEXTOID, TIMESTAMPTZOID, TEXTOID, TIMESTAMPTZOID, INT2OID,
 	INT4ARRAYOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID, TIMESTAMPTZOID,
 	INT4OID
+};
+static const char *const read_names[NUM_READ_COLUMNS] = {
+	"execution_id", "state_machine_name", "execution_name", "version", "started_at",
+	"timeout_at", "current_state", "state_entered_at", "state_phase", "retry_counts",
+	"redrive_count", "started_by", "input", "state_input", "parent_execution_id",
+	"branch_path", "item_index", "children_from", "correlation_id", "last_event_id",
+	"redriven_at"
+};
+static const Oid read_types[NUM_READ_COLUMNS] = {
+	INT8OID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID,
+	TIMESTAMPTZOID, TEXTOID, TIMESTAMPTZOID, INT2OID, INT4ARRAYOID,
+	INT4OID, NAMEOID, JSONBOID, JSONBOID, INT8OID,
+	TEXTARRAYOID, INT4OID, INT8OID, TEXTOID, INT4OID,
+	TIMESTAMPTZOID
 };
 static const char *const event_names[NUM_EVENT_COLUMNS] = {
 	"execution_id", "first_event_id", "last_event_id", "timestamps", "types", "details"
@@ -109,6 +124,13 @@ typedef struct SaveInfo
 	AttrNumber	id_attnum;		/* courier.executions.execution_id */
 	AttrNumber	save_attnum[NUM_SAVE_COLUMNS];
 	AttrNumber	event_attnum[NUM_EVENT_COLUMNS];
+	/* what a read needs, known apart: it opens courier.executions alone */
+	bool		read_valid;
+	bool		read_usable;
+	int			read_natts;
+	AttrNumber	read_attnum[NUM_READ_COLUMNS];
+	AttrNumber	status_attnum;
+	AttrNumber	next_step_attnum;
 } SaveInfo;
 
 static SaveInfo info;
@@ -120,6 +142,7 @@ SaveRelcacheCallback(Datum arg pg_attribute_unused(), Oid relid)
 	if (relid == InvalidOid || relid == info.exec.relid || relid == info.events.relid)
 	{
 		info.valid = false;
+		info.read_valid = false;
 		info.relids_valid = false;
 	}
 }
@@ -140,6 +163,7 @@ LookupRelids(void)
 	if (!OidIsValid(info.exec.relid) || !OidIsValid(info.events.relid))
 		elog(ERROR, "courier.executions or courier.execution_events is missing");
 	info.valid = false;
+	info.read_valid = false;
 	info.relids_valid = true;
 }
 
@@ -339,6 +363,110 @@ RowValid(const StoreTable *t, TupleTableSlot *slot, EState *estate)
 		if (!ExecCheck(t->checks[i], econtext))
 			return false;
 	return true;
+}
+
+/* Whether the text datum d is s. */
+static bool
+TextIs(Datum d, const char *s)
+{
+	text	   *t = DatumGetTextPP(d);
+
+	return VARSIZE_ANY_EXHDR(t) == strlen(s) && memcmp(VARDATA_ANY(t), s, strlen(s)) == 0;
+}
+
+/* The columns a read takes from courier.executions (see the header). */
+static void
+BuildReadInfo(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	bool		usable;
+	int			c;
+
+	info.read_valid = true;		/* as in BuildInfo */
+	info.read_natts = desc->natts;
+	usable = rel->rd_rel->relkind == RELKIND_RELATION;
+	for (c = 0; c < NUM_READ_COLUMNS; c++)
+	{
+		info.read_attnum[c] = ColumnOf(desc, read_names[c], read_types[c]);
+		if (info.read_attnum[c] == InvalidAttrNumber)
+			usable = false;
+	}
+	info.status_attnum = ColumnOf(desc, "status", TEXTOID);
+	info.next_step_attnum = ColumnOf(desc, "next_step_at", TIMESTAMPTZOID);
+	if (info.status_attnum == InvalidAttrNumber || info.next_step_attnum == InvalidAttrNumber)
+		usable = false;
+	info.read_usable = usable;
+}
+
+bool
+CourierReadExecutionDirect(int64 id, ItemPointer tid, TimestampTz now, Datum *values, bool *nulls)
+{
+	Relation	rel;
+	TupleTableSlot *slot;
+	bool		found = false;
+	int			c;
+
+	if (!ItemPointerIsValid(tid))
+		return false;
+	if (!info.relids_valid)
+		LookupRelids();
+	if (pg_class_aclcheck(info.exec.relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
+		check_enable_rls(info.exec.relid, InvalidOid, true) == RLS_ENABLED)
+		return false;
+
+	rel = table_open(info.exec.relid, AccessShareLock);
+	if (!info.relids_valid)
+	{
+		table_close(rel, AccessShareLock);	/* dropped or replaced meanwhile */
+		return false;
+	}
+	if (!info.read_valid)
+		BuildReadInfo(rel);
+	if (!info.read_usable || RelationGetDescr(rel)->natts != info.read_natts)
+	{
+		table_close(rel, AccessShareLock);
+		return false;
+	}
+
+	/*
+	 * The version at tid, if it is still current: visible to a snapshot
+	 * that sees all this transaction did.  Nobody else can have changed it:
+	 * this transaction locked it.
+	 */
+	CommandCounterIncrement();
+	slot = table_slot_create(rel, NULL);
+	if (table_tuple_fetch_row_version(rel, tid, GetLatestSnapshot(), slot))
+	{
+		HeapTuple	tup;
+		Datum	   *all;
+		bool	   *allnulls;
+		TupleDesc	desc = RelationGetDescr(rel);
+		AttrNumber	a;
+
+		/* a copy, in the caller's context: the values point into it */
+		tup = ExecCopySlotHeapTuple(slot);
+		all = palloc(sizeof(Datum) * desc->natts);
+		allnulls = palloc(sizeof(bool) * desc->natts);
+		heap_deform_tuple(tup, desc, all, allnulls);
+		a = info.read_attnum[READ_EXECUTION_ID] - 1;
+		found = !allnulls[a] && DatumGetInt64(all[a]) == id &&
+			!allnulls[info.status_attnum - 1] &&
+			TextIs(all[info.status_attnum - 1], "RUNNING") &&
+			!allnulls[info.next_step_attnum - 1] &&
+			DatumGetTimestampTz(all[info.next_step_attnum - 1]) <= now;
+		for (c = 0; found && c < NUM_READ_COLUMNS; c++)
+		{
+			a = info.read_attnum[c] - 1;
+			nulls[c] = allnulls[a];
+			values[c] = all[a];
+		}
+		if (found && !nulls[READ_STARTED_BY])
+			values[READ_STARTED_BY] =
+				CStringGetTextDatum(NameStr(*DatumGetName(values[READ_STARTED_BY])));
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, AccessShareLock);
+	return found;
 }
 
 bool

@@ -202,5 +202,51 @@ ALTER TABLE courier.execution_events DISABLE ROW LEVEL SECURITY;
 SELECT is(pg_temp.events(:norole_id), 'ExecutionStarted PassStateEntered PassStateExited WaitStateEntered',
           'and its history is written');
 
+------------------------------------------------------------------------------
+-- reads: a run locks due executions a batch at a time and reads each one
+-- directly from the version it locked, if that is still the row's current
+-- one.  The first batch of a call is one execution, the next two: here a
+-- first execution, then a killer and its victim (due at 200, 201 and 202 s,
+-- run in one call at 203 s); the killer's task stops the victim, whose locked version
+-- is then an old one: the victim must be read as it is now (ABORTED) and
+-- not run.
+
+CREATE FUNCTION public.st_stop(input jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+    PERFORM courier.stop_execution((input->>'victim')::bigint, 'st.Stopped', 'by the killer');
+    RETURN '{}';
+END
+$$;
+SELECT courier.create_state_machine('st_kill', '{
+    "StartAt": "T",
+    "States": {
+        "T": {"Type": "Task", "Resource": "function:public.st_stop", "ResultPath": null, "End": true}
+    }}');
+SELECT courier.create_state_machine('st_victim', '{
+    "StartAt": "A",
+    "States": {
+        "A": {"Type": "Pass", "Result": 1, "ResultPath": "$.a", "End": true}
+    }}');
+SET LOCAL courier.clock_offset = 100;
+SELECT pg_temp.run() AS earlier;        -- st-norole's Wait ends
+SELECT is(pg_temp.run(), 0, 'at 100 s nothing else is due');
+SET LOCAL courier.clock_offset = 200;
+SELECT courier.start_execution('st_victim', '{}', 'st-first') AS first_id \gset
+SET LOCAL courier.clock_offset = 202;
+SELECT courier.start_execution('st_victim', '{}', 'st-victim') AS victim_id \gset
+SET LOCAL courier.clock_offset = 201;
+SELECT courier.start_execution('st_kill', jsonb_build_object('victim', :victim_id), 'st-killer') AS killer_id \gset
+SET LOCAL courier.clock_offset = 203;
+SELECT is(pg_temp.run(), 2, 'at 203 s the first and the killer run their one state, and the victim does not run');
+SELECT is((SELECT string_agg(execution_name || ' ' || status || coalesce(' ' || error, ''), ', '
+                             ORDER BY execution_name)
+             FROM courier.executions WHERE execution_id IN (:first_id, :killer_id, :victim_id)),
+          'st-first SUCCEEDED, st-killer SUCCEEDED, st-victim ABORTED st.Stopped',
+          'the victim stays stopped');
+SELECT is(pg_temp.events(:victim_id), 'ExecutionStarted ExecutionAborted',
+          'and its history has no state of it');
+SET LOCAL courier.clock_offset = 0;
+
 SELECT * FROM finish();
 ROLLBACK;
