@@ -898,6 +898,7 @@ LoadExecution(int64 id, ItemPointer tid, TimestampTz now, Execution *x, MemoryCo
 	}
 	x->redrive_count = DatumGetInt32(values[READ_REDRIVE_COUNT]);
 	x->started_by = TextCol(values, nulls, READ_STARTED_BY);
+	x->role = x->started_by ? get_role_oid(x->started_by, true) : InvalidOid;
 	x->input = JsonbCol(values, nulls, READ_INPUT);
 	x->state_input = JsonbCol(values, nulls, READ_STATE_INPUT);
 	x->correlation_id = TextCol(values, nulls, READ_CORRELATION_ID);

@@ -42,6 +42,7 @@ typedef struct Execution
 	int		   *retry_counts;
 	int32		redrive_count;
 	char	   *started_by;
+	Oid			role;			/* started_by's oid, InvalidOid: not looked up */
 	char	   *correlation_id; /* NULL when it has none */
 	Jsonb	   *input;
 	Jsonb	   *state_input;

@@ -696,7 +696,7 @@ RunTask(const Execution *x, const AslState *s, Jsonb *input, int64 timeout_secon
 							   s->resource ? s->resource : "");
 		return false;
 	}
-	role = get_role_oid(x->started_by, true);
+	role = OidIsValid(x->role) ? x->role : get_role_oid(x->started_by, true);
 	if (kind == RESOURCE_FUNCTION)
 	{
 		tf = CachedTaskFunction(fname);
@@ -723,7 +723,8 @@ RunTask(const Execution *x, const AslState *s, Jsonb *input, int64 timeout_secon
 	}
 
 	/* what the task sends belongs to the execution's flow (context.c) */
-	snprintf(causation, sizeof(causation), "execution:" INT64_FORMAT, x->id);
+	memcpy(causation, "execution:", 10);
+	pg_lltoa(x->id, causation + 10);
 	CourierContextOverride(x->correlation_id, causation, &saved_context);
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
