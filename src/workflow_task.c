@@ -44,6 +44,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/regproc.h"
@@ -130,8 +131,9 @@ LookupTaskFunction(const char *name)
  * for a function with SET options or SECURITY DEFINER, what fmgr reads of
  * its pg_proc row at the first call), made once as a SQL statement makes
  * it once for all its rows, and its return type.  The function is checked
- * to still exist at each use, and to be the same version of its pg_proc row
- * (else the call information is made again).
+ * to still exist, and to be the same version of its pg_proc row (else the
+ * call information is made again), at its first use after any pg_proc row
+ * changed: proc_generation counts the invalidations of pg_proc's syscache.
  */
 #define TASK_FUNCTIONS_CACHED 8
 typedef struct TaskFunction
@@ -144,9 +146,19 @@ typedef struct TaskFunction
 	ItemPointerData proc_tid;
 	Oid			rettype;
 	FmgrInfo	flinfo;			/* in TopTransactionContext */
+	uint64		checked;		/* proc_generation when last checked */
 } TaskFunction;
 
 static TaskFunction task_functions[TASK_FUNCTIONS_CACHED];
+static uint64 proc_generation = 1;
+static bool proc_callback_registered = false;
+
+static void
+ProcCacheCallback(Datum arg pg_attribute_unused(), int cacheid pg_attribute_unused(),
+				  uint32 hashvalue pg_attribute_unused())
+{
+	proc_generation++;
+}
 
 static TaskFunction *
 CachedTaskFunction(const char *name)
@@ -156,13 +168,19 @@ CachedTaskFunction(const char *name)
 	TaskFunction *f;
 	int			i;
 
+	if (!proc_callback_registered)
+	{
+		CacheRegisterSyscacheCallback(PROCOID, ProcCacheCallback, (Datum) 0);
+		proc_callback_registered = true;
+	}
 	for (i = 0; i < TASK_FUNCTIONS_CACHED; i++)
 	{
 		f = &task_functions[i];
 		if (f->lxid == CourierMyLocalXid() && f->lxid != InvalidLocalTransactionId &&
 			strcmp(f->name, name) == 0)
 		{
-			if (SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(f->oid)))
+			if ((f->have_call && f->checked == proc_generation) ||
+				SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(f->oid)))
 				return f;
 			break;
 		}
@@ -194,16 +212,20 @@ CachedTaskFunction(const char *name)
 static FmgrInfo *
 TaskFunctionCall(TaskFunction *f)
 {
-	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(f->oid));
+	HeapTuple	tup;
 	TransactionId xmin;
 	ItemPointerData tid;
 
+	if (f->have_call && f->checked == proc_generation)
+		return &f->flinfo;
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(f->oid));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for function %u", f->oid);
 	xmin = HeapTupleHeaderGetRawXmin(tup->t_data);
 	tid = tup->t_self;
 	f->rettype = ((Form_pg_proc) GETSTRUCT(tup))->prorettype;
 	ReleaseSysCache(tup);
+	f->checked = proc_generation;
 	if (f->have_call && f->proc_xmin == xmin && ItemPointerEquals(&f->proc_tid, &tid))
 		return &f->flinfo;
 	fmgr_info_cxt(f->oid, &f->flinfo,
