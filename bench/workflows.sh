@@ -31,6 +31,11 @@
 #    transitions within 2x of the direct calls (ratio >= 0.5).
 #
 # Every workload once per round, rounds interleaved; medians of the rounds.
+# Each measurement takes the wall clock and the backend's CPU time (user and
+# system, /proc/self/stat); the SQL-task table gives both, and the ratio of
+# each round's Task states to the direct calls of the same round (they run
+# one after the other), whose median moves less than a ratio of medians
+# when the machine's speed changes during the run.
 # The server runs with fsync and synchronous_commit on, autovacuum off (the
 # tables are vacuumed before each measurement), no background worker.
 # The method and the numbers are in docs/performance.md ("Workflows").  The
@@ -39,7 +44,8 @@
 # the ratios, which are measured in the same run.
 #
 # Knobs (environment): BENCH_EXECUTIONS (default 2000), BENCH_DURATION (s
-# per pgbench run, default 5), BENCH_ROUNDS (default 3), BENCH_KEEP=1 (keep
+# per pgbench run, default 5), BENCH_ROUNDS (default 3), BENCH_ONLY=tasks
+# (only the SQL-task workloads of 3: a quick check of that goal), BENCH_KEEP=1 (keep
 # the work directory), BENCH_NO_INSTALL=1 (use the installed extension as
 # it is; by default this checkout is built and installed where $PG_CONFIG
 # says, unless the installed files are this build already).
@@ -51,12 +57,15 @@ source "$BENCH_DIR/../scripts/lib.sh"
 EXECUTIONS=${BENCH_EXECUTIONS:-2000}
 DURATION=${BENCH_DURATION:-5}
 ROUNDS=${BENCH_ROUNDS:-3}
+ONLY=${BENCH_ONLY:-}
 CLIENTS=4
 THREADS=2
 [ "$ROUNDS" -ge 1 ] || die "BENCH_ROUNDS must be at least 1"
 [ "$EXECUTIONS" -ge 100 ] || die "BENCH_EXECUTIONS must be at least 100"
+[ -z "$ONLY" ] || [ "$ONLY" = tasks ] || die "BENCH_ONLY must be empty or tasks"
 
 ensure_packages "${SERVER_PACKAGES[@]}"
+[ "$(getconf CLK_TCK)" = 100 ] || die "bench.cpu() assumes 100 ticks a second; this kernel has $(getconf CLK_TCK)"
 command -v "$PGBIN/pgbench" >/dev/null || die "pgbench not found in $PGBIN"
 
 bench_install
@@ -109,11 +118,21 @@ SELECT courier.create_state_machine('wf-task10', jsonb_build_object('StartAt', '
 
 -- Advance due executions by run_executions(budget) in transactions of
 -- their own until none is due; the seconds it took go to bench.timings.
-CREATE TABLE bench.timings (what text, seconds float8, transitions bigint);
+-- cpu: the backend's CPU seconds (user and system, from /proc/self/stat,
+-- in the kernel's USER_HZ ticks, 100 a second: the script checks): the
+-- server's own account of the time it ran, which time taken from the
+-- machine by its neighbours does not inflate as it does the wall clock.
+CREATE TABLE bench.timings (what text, seconds float8, transitions bigint, cpu float8);
+CREATE FUNCTION bench.cpu() RETURNS float8
+LANGUAGE sql AS $$
+    SELECT (split_part(s, ' ', 12)::float8 + split_part(s, ' ', 13)::float8) / 100  -- utime, stime: fields 14, 15
+      FROM (SELECT split_part(pg_read_file('/proc/self/stat'), ') ', 2) AS s) AS stat
+$$;
 CREATE PROCEDURE bench.drive(what text, budget integer)
 LANGUAGE plpgsql AS $$
 DECLARE
     t0 timestamptz := clock_timestamp();
+    c0 float8 := bench.cpu();
     n integer;
     total bigint := 0;
 BEGIN
@@ -123,7 +142,8 @@ BEGIN
         EXIT WHEN n = 0;
         total := total + n;
     END LOOP;
-    INSERT INTO bench.timings VALUES (what, extract(epoch FROM clock_timestamp() - t0), total);
+    INSERT INTO bench.timings VALUES (what, extract(epoch FROM clock_timestamp() - t0), total,
+                                      bench.cpu() - c0);
     COMMIT;
 END
 $$;
@@ -142,6 +162,7 @@ CREATE PROCEDURE bench.direct(what text, executions integer, history boolean,
 LANGUAGE plpgsql AS $$
 DECLARE
     t0 timestamptz;
+    c0 float8;
     v jsonb;
     r jsonb;
     ts timestamptz[];
@@ -151,6 +172,7 @@ BEGIN
     TRUNCATE bench.d_history;
     COMMIT;
     t0 := clock_timestamp();
+    c0 := bench.cpu();
     FOR e IN 1..executions LOOP
         v := jsonb_build_object('n', e);
         ts := '{}';
@@ -185,7 +207,8 @@ BEGIN
         END IF;
     END LOOP;
     COMMIT;
-    INSERT INTO bench.timings VALUES (what, extract(epoch FROM clock_timestamp() - t0), executions * 10);
+    INSERT INTO bench.timings VALUES (what, extract(epoch FROM clock_timestamp() - t0), executions * 10,
+                                      bench.cpu() - c0);
     COMMIT;
 END
 $$;
@@ -200,6 +223,7 @@ CREATE PROCEDURE bench.floor(what text, executions integer)
 LANGUAGE plpgsql AS $$
 DECLARE
     t0 timestamptz;
+    c0 float8;
     first bigint;
 BEGIN
     TRUNCATE bench.f_executions, bench.f_history;
@@ -211,6 +235,7 @@ BEGIN
       FROM generate_series(1, executions) AS e;
     COMMIT;
     t0 := clock_timestamp();
+    c0 := bench.cpu();
     FOR b IN 0..(executions - 1) / 100 LOOP
         first := b * 100 + 1;
         INSERT INTO bench.f_history (execution_id, first_event_id, last_event_id, timestamps, types, details)
@@ -227,7 +252,8 @@ BEGIN
          WHERE e.execution_id BETWEEN first AND first + 99;
         COMMIT;
     END LOOP;
-    INSERT INTO bench.timings VALUES (what, extract(epoch FROM clock_timestamp() - t0), executions * 10);
+    INSERT INTO bench.timings VALUES (what, extract(epoch FROM clock_timestamp() - t0), executions * 10,
+                                      bench.cpu() - c0);
     COMMIT;
 END
 $$;
@@ -256,10 +282,13 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0) print "-"; else printf "%.2f", a / b }'; }
 fmt() { printf '%.0f' "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
 
+WORKLOADS="pass10:1000 pass10:10000 p10:1000 p10:10000 task10:1000 direct direct_isolated direct_history floor"
+[ "$ONLY" = tasks ] && WORKLOADS="task10:1000 direct direct_isolated direct_history"
 say "transitions: $ROUNDS rounds of $EXECUTIONS executions per workload"
 : >"$WORK/rate.txt"
+: >"$WORK/cpu.txt"
 for round in $(seq 1 "$ROUNDS"); do
-    for w in pass10:1000 pass10:10000 p10:1000 p10:10000 task10:1000 direct direct_isolated direct_history floor; do
+    for w in $WORKLOADS; do
         case $w in
             direct*)
                 psql_bench -c "TRUNCATE bench.effects" -c "VACUUM ANALYZE bench.effects" -c "CHECKPOINT" >/dev/null
@@ -272,78 +301,94 @@ for round in $(seq 1 "$ROUNDS"); do
                 psql_bench -c "CALL bench.drive('$w', $budget)"
                 check_done "$machine" ;;
         esac
-        rate=$(psql_bench -At -c "SELECT round(transitions / seconds) FROM bench.timings WHERE what = '$w'
-                                   ORDER BY ctid DESC LIMIT 1")
+        read -r rate cpurate < <(psql_bench -At -F' ' -c "SELECT round(transitions / seconds),
+                                                            round(transitions / greatest(cpu, 0.01))
+                                                       FROM bench.timings WHERE what = '$w'
+                                                      ORDER BY ctid DESC LIMIT 1")
         echo "$w $rate" >>"$WORK/rate.txt"
-        say "round $round $w: $rate transitions/s"
+        echo "$w $cpurate" >>"$WORK/cpu.txt"
+        say "round $round $w: $rate transitions/s ($cpurate per CPU second)"
     done
 done
 med() { awk -v w="$1" '$1 == w { print $2 }' "$WORK/$2" | median; }
 rounds() { awk -v w="$1" '$1 == w { printf "%s%.0f", (n++ ? ", " : ""), $2 }' "$WORK/$2"; }
 
-say "starts: $ROUNDS rounds of ${DURATION}s per workload, interleaved"
-: >"$WORK/tps.txt"
-for round in $(seq 1 "$ROUNDS"); do
-    for w in send1:1 start1:1 send100:100 start100:100; do
-        name=${w%%:*} per=${w##*:}
-        psql_bench -c "TRUNCATE courier.messages, courier.execution_events" -c "DELETE FROM courier.executions" \
-            -c "VACUUM ANALYZE courier.messages, courier.executions, courier.execution_events" -c "CHECKPOINT" >/dev/null
-        out=$("$PGBIN/pgbench" -n -M prepared -c "$CLIENTS" -j "$THREADS" -T "$DURATION" \
-            -f "$BENCH_DIR/pgbench/wf_$name.sql" 2>&1)
-        tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out")
-        [ -n "$tps" ] || { echo "$out" >&2; die "pgbench failed for $name"; }
-        echo "$name $(awk -v t="$tps" -v p="$per" 'BEGIN { printf "%.1f", t * p }')" >>"$WORK/tps.txt"
-        say "round $round $name: $(tail -1 "$WORK/tps.txt" | cut -d' ' -f2) per second"
+if [ -z "$ONLY" ]; then
+    say "starts: $ROUNDS rounds of ${DURATION}s per workload, interleaved"
+    : >"$WORK/tps.txt"
+    for round in $(seq 1 "$ROUNDS"); do
+        for w in send1:1 start1:1 send100:100 start100:100; do
+            name=${w%%:*} per=${w##*:}
+            psql_bench -c "TRUNCATE courier.messages, courier.execution_events" -c "DELETE FROM courier.executions" \
+                -c "VACUUM ANALYZE courier.messages, courier.executions, courier.execution_events" -c "CHECKPOINT" >/dev/null
+            out=$("$PGBIN/pgbench" -n -M prepared -c "$CLIENTS" -j "$THREADS" -T "$DURATION" \
+                -f "$BENCH_DIR/pgbench/wf_$name.sql" 2>&1)
+            tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out")
+            [ -n "$tps" ] || { echo "$out" >&2; die "pgbench failed for $name"; }
+            echo "$name $(awk -v t="$tps" -v p="$per" 'BEGIN { printf "%.1f", t * p }')" >>"$WORK/tps.txt"
+            say "round $round $name: $(tail -1 "$WORK/tps.txt" | cut -d' ' -f2) per second"
+        done
     done
-done
+fi
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 REPORT=$BENCH_DIR/results/workflows-latest.md
 mkdir -p "$BENCH_DIR/results"
 FLOOR=$(med floor rate.txt)
 DIRECT=$(med direct rate.txt)
+DIRECT_CPU=$(med direct cpu.txt)
+# paired A B FILE: A / B of each round (the nth A with the nth B)
+paired() {
+    paste <(awk -v w="$1" '$1 == w { print $2 }' "$WORK/$3") <(awk -v w="$2" '$1 == w { print $2 }' "$WORK/$3") |
+        awk '{ printf "%.2f\n", ($2 > 0 ? $1 / $2 : 0) }'
+}
 {
     echo "# Workflows: transitions, starts, SQL tasks"
     echo
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, PostgreSQL $("$PG_CONFIG" --version | awk '{print $2}'), $FINGERPRINT, checkout $GIT_DESC."
     echo "Load average (1, 5, 15 min): $LOAD_START at the start, $LOAD_END at the end."
+    if [ -z "$ONLY" ]; then
+        echo
+        echo "Transitions per second: $EXECUTIONS executions started in bulk, then run_executions(budget) in transactions of their own until none is due; median of $ROUNDS rounds."
+        echo
+        echo "| workload | transitions/s | ratio to the storage floor | rounds |"
+        echo "|---|---:|---:|---:|"
+        row() { printf '| %s | %s | %s | %s |\n' "$1" "$(fmt "$(med "$2" rate.txt)")" "$(ratio "$(med "$2" rate.txt)" "$FLOOR")" "$(rounds "$2" rate.txt)"; }
+        row "10 Pass states, budget 1,000 (the worker's)" pass10:1000
+        row "10 Pass states, budget 10,000 (tick()'s)" pass10:10000
+        row "9 Pass + 1 Choice, budget 1,000" p10:1000
+        row "9 Pass + 1 Choice, budget 10,000" p10:10000
+        row "storage floor: the rows alone, plain SQL, 100 executions per transaction" floor
+        echo
+        echo "Goal: at least 5,000 transitions/s for pass-only states: $(fmt "$(med pass10:1000 rate.txt)") (ratio to the goal $(ratio "$(med pass10:1000 rate.txt)" 5000))."
+    fi
     echo
-    echo "Transitions per second: $EXECUTIONS executions started in bulk, then run_executions(budget) in transactions of their own until none is due; median of $ROUNDS rounds."
+    echo "SQL tasks: 10 Task states calling bench.work() (one INSERT) against the same calls made directly in a PL/pgSQL loop; calls per second of the wall clock and per CPU second of the backend, medians of $ROUNDS rounds:"
     echo
-    echo "| workload | transitions/s | ratio to the storage floor | rounds |"
-    echo "|---|---:|---:|---:|"
-    row() { printf '| %s | %s | %s | %s |\n' "$1" "$(fmt "$(med "$2" rate.txt)")" "$(ratio "$(med "$2" rate.txt)" "$FLOOR")" "$(rounds "$2" rate.txt)"; }
-    row "10 Pass states, budget 1,000 (the worker's)" pass10:1000
-    row "10 Pass states, budget 10,000 (tick()'s)" pass10:10000
-    row "9 Pass + 1 Choice, budget 1,000" p10:1000
-    row "9 Pass + 1 Choice, budget 10,000" p10:10000
-    row "storage floor: the rows alone, plain SQL, 100 executions per transaction" floor
+    echo "| workload | calls/s | ratio to direct | calls per CPU second | ratio to direct | rounds (calls/s) |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    trow() { printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$(fmt "$(med "$2" rate.txt)")" "$(ratio "$(med "$2" rate.txt)" "$DIRECT")" \
+                 "$(fmt "$(med "$2" cpu.txt)")" "$(ratio "$(med "$2" cpu.txt)" "$DIRECT_CPU")" "$(rounds "$2" rate.txt)"; }
+    trow "Task states, budget 1,000" task10:1000
+    trow "direct calls, a commit every 1,000" direct
+    trow "direct calls, each in a subtransaction" direct_isolated
+    trow "direct calls, each in a subtransaction, with a Task state's 5 history events" direct_history
     echo
-    echo "Goal: at least 5,000 transitions/s for pass-only states: $(fmt "$(med pass10:1000 rate.txt)") (ratio to the goal $(ratio "$(med pass10:1000 rate.txt)" 5000))."
-    echo
-    echo "SQL tasks: 10 Task states calling bench.work() (one INSERT) against the same calls made directly in a PL/pgSQL loop:"
-    echo
-    echo "| workload | calls/s | ratio to direct | rounds |"
-    echo "|---|---:|---:|---:|"
-    printf '| %s | %s | %s | %s |\n' "Task states, budget 1,000" "$(fmt "$(med task10:1000 rate.txt)")" \
-        "$(ratio "$(med task10:1000 rate.txt)" "$DIRECT")" "$(rounds task10:1000 rate.txt)"
-    printf '| %s | %s | %s | %s |\n' "direct calls, a commit every 1,000" "$(fmt "$DIRECT")" "1.00" "$(rounds direct rate.txt)"
-    printf '| %s | %s | %s | %s |\n' "direct calls, each in a subtransaction" \
-        "$(fmt "$(med direct_isolated rate.txt)")" "$(ratio "$(med direct_isolated rate.txt)" "$DIRECT")" "$(rounds direct_isolated rate.txt)"
-    printf '| %s | %s | %s | %s |\n' "direct calls, each in a subtransaction, with a Task state's 5 history events" \
-        "$(fmt "$(med direct_history rate.txt)")" "$(ratio "$(med direct_history rate.txt)" "$DIRECT")" "$(rounds direct_history rate.txt)"
+    echo "Each round's Task states against the direct calls of the same round (run one after the other): $(paired task10:1000 direct rate.txt | paste -sd, | sed 's/,/, /g') (median $(paired task10:1000 direct rate.txt | median)); per CPU second $(paired task10:1000 direct cpu.txt | paste -sd, | sed 's/,/, /g') (median $(paired task10:1000 direct cpu.txt | median))."
     echo
     echo "Goal: within 2x of the direct calls (ratio >= 0.50). Task states / direct calls with history: $(ratio "$(med task10:1000 rate.txt)" "$(med direct_history rate.txt)")."
-    echo
-    echo "Executions started per second: pgbench -M prepared, $CLIENTS clients, median of $ROUNDS rounds of ${DURATION}s; against courier.send() of the same input."
-    echo
-    echo "| workload | per second | ratio to send | rounds |"
-    echo "|---|---:|---:|---:|"
-    srow() { printf '| %s | %s | %s | %s |\n' "$1" "$(fmt "$(med "$2" tps.txt)")" "$(ratio "$(med "$2" tps.txt)" "$(med "$3" tps.txt)")" "$(rounds "$2" tps.txt)"; }
-    srow "send, 1 per transaction" send1 send1
-    srow "start_execution, 1 per transaction" start1 send1
-    srow "send, 100 per transaction" send100 send100
-    srow "start_execution, 100 per transaction" start100 send100
+    if [ -z "$ONLY" ]; then
+        echo
+        echo "Executions started per second: pgbench -M prepared, $CLIENTS clients, median of $ROUNDS rounds of ${DURATION}s; against courier.send() of the same input."
+        echo
+        echo "| workload | per second | ratio to send | rounds |"
+        echo "|---|---:|---:|---:|"
+        srow() { printf '| %s | %s | %s | %s |\n' "$1" "$(fmt "$(med "$2" tps.txt)")" "$(ratio "$(med "$2" tps.txt)" "$(med "$3" tps.txt)")" "$(rounds "$2" tps.txt)"; }
+        srow "send, 1 per transaction" send1 send1
+        srow "start_execution, 1 per transaction" start1 send1
+        srow "send, 100 per transaction" send100 send100
+        srow "start_execution, 100 per transaction" start100 send100
+    fi
 } | tee "$REPORT"
 say "report written to $REPORT"
 
