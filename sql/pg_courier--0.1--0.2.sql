@@ -3440,6 +3440,9 @@ AS $$
 DECLARE
     e courier.executions;
     ts timestamptz := courier.now();
+    state_type text;
+    iterations jsonb[];
+    iteration jsonb;
 BEGIN
     PERFORM courier._require('execution_id', _stop_execution.execution_id IS NULL);
     SELECT * INTO e FROM courier.executions AS c
@@ -3460,11 +3463,35 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = format('It is %s since %s.', e.status, e.stopped_at);
     END IF;
+    -- The state it is in, if it has entered it (state_phase 0: it is still
+    -- to be entered): a Task, Wait, Parallel or Map state in the middle of
+    -- its work is aborted with it, as Step Functions records.
+    IF e.state_phase <> 0 THEN
+        SELECT v.definition->'States'->e.current_state->>'Type' INTO state_type
+          FROM courier.state_machine_versions AS v
+         WHERE v.state_machine_name = e.state_machine_name AND v.version = e.version;
+    END IF;
     UPDATE courier.executions AS c
        SET status = 'ABORTED', stopped_at = ts, next_step_at = NULL,
            error = _stop_execution.error, cause = _stop_execution.cause
      WHERE c.execution_id = _stop_execution.execution_id;
-    PERFORM courier._stop_children(e.execution_id, ts);
+    -- every running or pending descendant is stopped; a Map's own running
+    -- iterations each get MapIterationAborted, as when the Map fails
+    SELECT array_agg(jsonb_build_object('name', e.current_state, 'index', s.item_index,
+                                        'executionId', s.execution_id)
+                     ORDER BY s.item_index)
+               FILTER (WHERE s.parent_execution_id = e.execution_id AND s.was = 'RUNNING')
+      INTO iterations
+      FROM courier._stop_children(e.execution_id, ts) AS s;
+    IF state_type = 'Map' THEN
+        FOREACH iteration IN ARRAY coalesce(iterations, '{}') LOOP
+            PERFORM courier._history(e.execution_id, 'MapIterationAborted', iteration);
+        END LOOP;
+    END IF;
+    IF state_type IN ('Task', 'Wait', 'Parallel', 'Map') THEN
+        PERFORM courier._history(e.execution_id, state_type || 'StateAborted',
+                                 jsonb_build_object('name', e.current_state));
+    END IF;
     PERFORM courier._count_stats('state_machine', e.state_machine_name, 'aborted', 1);
     PERFORM courier._history(e.execution_id, 'ExecutionAborted',
                              jsonb_strip_nulls(jsonb_build_object('error', error, 'cause', cause)));

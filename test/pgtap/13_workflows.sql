@@ -225,6 +225,16 @@ SELECT lives_ok($$SELECT courier.stop_execution((SELECT id FROM ids WHERE name =
 SELECT is(pg_temp.status((SELECT id FROM ids WHERE name = 'stop')), 'ABORTED:Operator', 'an aborted execution');
 SELECT throws_ok($$SELECT courier.stop_execution((SELECT id FROM ids WHERE name = 'stop'))$$, '55000', NULL,
                  'stopping it again');
+SELECT is(pg_temp.events((SELECT id FROM ids WHERE name = 'stop')), 'ExecutionStarted ExecutionAborted',
+          'stopped before it entered a state: no state is aborted');
+INSERT INTO ids SELECT 'stop_wait', courier.start_execution('wf_timeout', '{}');
+SELECT pg_temp.run();
+SELECT courier.stop_execution((SELECT id FROM ids WHERE name = 'stop_wait'));
+SELECT is(pg_temp.events((SELECT id FROM ids WHERE name = 'stop_wait')),
+          'ExecutionStarted WaitStateEntered WaitStateAborted ExecutionAborted',
+          'stopped in a Wait state: WaitStateAborted before ExecutionAborted');
+SELECT is((SELECT details FROM courier.get_execution_history((SELECT id FROM ids WHERE name = 'stop_wait'))
+            WHERE type = 'WaitStateAborted'), '{"name": "Long"}'::jsonb, 'WaitStateAborted names the state');
 SELECT throws_ok($$SELECT courier.describe_execution(-1)$$, '42704', NULL, 'a missing execution');
 
 INSERT INTO ids SELECT 'running', courier.start_execution('wf_timeout', '{}');

@@ -439,6 +439,37 @@ SELECT is((SELECT count(*) FROM courier.executions AS c JOIN courier.executions 
           'stop_execution aborted the inner iterations');
 SELECT is((SELECT string_agg(status, ',' ORDER BY item_index) FROM courier.executions WHERE parent_execution_id = pg_temp.id('stop')),
           'ABORTED,SUCCEEDED', 'and the running branch');
+SELECT ok(pg_temp.events(pg_temp.id('stop')) LIKE '%ParallelStateStarted ParallelStateAborted ExecutionAborted',
+          'ParallelStateAborted before ExecutionAborted');
+SELECT is((SELECT count(*) FROM courier.get_execution_history(pg_temp.id('stop')) WHERE type LIKE 'Map%'), 0::bigint,
+          'no Map events in the history of the Parallel state''s execution');
+
+-- stopped in a Map state: MapIterationAborted for each running iteration
+-- (not for the pending ones, which never started), then MapStateAborted
+SELECT courier.create_state_machine('wm_stop_map', '{
+    "StartAt": "Each",
+    "States": {
+        "Each": {"Type": "Map", "MaxConcurrency": 2,
+                 "ItemProcessor": {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 60, "End": true}}},
+                 "End": true}
+    }}');
+INSERT INTO ids SELECT 'stop_map', courier.start_execution('wm_stop_map', '["a", "b", "c"]');
+SELECT pg_temp.run();
+SELECT courier.stop_execution(pg_temp.id('stop_map'), 'Ops.Stop', 'by hand');
+SELECT is(pg_temp.events(pg_temp.id('stop_map')),
+          'ExecutionStarted MapStateEntered MapStateStarted MapIterationStarted MapIterationStarted '
+          'MapIterationAborted MapIterationAborted MapStateAborted ExecutionAborted',
+          'stopped in a Map state: its running iterations and the state are aborted, then the execution');
+SELECT results_eq($$SELECT (h.details->>'index')::integer, (h.details->>'executionId')::bigint, h.details->>'name'
+                      FROM courier.get_execution_history(pg_temp.id('stop_map')) AS h
+                     WHERE h.type = 'MapIterationAborted' ORDER BY h.event_id$$,
+                  $$SELECT c.item_index, c.execution_id, 'Each'::text FROM courier.executions AS c
+                     WHERE c.parent_execution_id = pg_temp.id('stop_map') AND c.item_index < 2
+                     ORDER BY c.item_index$$,
+                  'MapIterationAborted names the state, the index and the iteration''s execution');
+SELECT is((SELECT string_agg(status, ',' ORDER BY item_index) FROM courier.executions
+            WHERE parent_execution_id = pg_temp.id('stop_map')),
+          'ABORTED,ABORTED,ABORTED', 'every iteration, running or pending, is aborted');
 SET LOCAL courier.clock_offset = 810;
 SELECT is(pg_temp.run(), 0, 'nothing of it runs any more');
 

@@ -470,8 +470,32 @@ INSERT INTO ids SELECT 'stop', courier.start_execution('wt_token_plain', '{}');
 SELECT pg_temp.run();
 INSERT INTO tokens SELECT 'stop', pg_temp.take_token('wt_jobs');
 SELECT courier.stop_execution(pg_temp.id('stop'));
+SELECT ok(pg_temp.events(pg_temp.id('stop')) LIKE '%TaskSubmitted TaskStateAborted ExecutionAborted',
+          'stopped while its task waits for the token: TaskStateAborted before ExecutionAborted');
 SELECT throws_ok(format('SELECT courier.send_task_success(%L, %L)', pg_temp.token('stop'), '{}'), '55000', NULL,
                  'a stopped execution''s token is stale');
+
+-- stopped while a task waits for its retry: TaskStateAborted too
+CREATE FUNCTION public.wt_busy(input jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = public AS $$
+BEGIN
+    RAISE EXCEPTION 'busy' USING ERRCODE = 'lock_not_available';
+END
+$$;
+SELECT courier.create_state_machine('wt_stop_retry', '{
+    "StartAt": "Busy",
+    "States": {
+        "Busy": {"Type": "Task", "Resource": "function:public.wt_busy",
+                 "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 60, "MaxAttempts": 3}],
+                 "End": true}
+    }}');
+INSERT INTO ids SELECT 'stop_retry', courier.start_execution('wt_stop_retry', '{}');
+SELECT pg_temp.run();
+SELECT is((SELECT state_phase FROM courier.executions WHERE execution_id = pg_temp.id('stop_retry')), 2::smallint,
+          'the task waits for its retry');
+SELECT courier.stop_execution(pg_temp.id('stop_retry'));
+SELECT ok(pg_temp.events(pg_temp.id('stop_retry')) LIKE '%TaskFailed TaskStateAborted ExecutionAborted',
+          'stopped while its task waits for a retry: TaskStateAborted before ExecutionAborted');
 SELECT throws_like(format('SELECT courier.send_task_heartbeat(%L)', pg_temp.token('stop')),
                    'TaskDoesNotExist:%', 'TaskDoesNotExist');
 SELECT results_eq($$SELECT e.status, t.status FROM courier.executions AS e JOIN courier.task_tokens AS t USING (execution_id)
