@@ -3480,14 +3480,13 @@ BEGIN
     SELECT array_agg(jsonb_build_object('name', e.current_state, 'index', s.item_index,
                                         'executionId', s.execution_id)
                      ORDER BY s.item_index)
-               FILTER (WHERE s.parent_execution_id = e.execution_id AND s.was = 'RUNNING')
+               FILTER (WHERE state_type = 'Map' AND s.parent_execution_id = e.execution_id
+                         AND s.was = 'RUNNING')
       INTO iterations
       FROM courier._stop_children(e.execution_id, ts) AS s;
-    IF state_type = 'Map' THEN
-        FOREACH iteration IN ARRAY coalesce(iterations, '{}') LOOP
-            PERFORM courier._history(e.execution_id, 'MapIterationAborted', iteration);
-        END LOOP;
-    END IF;
+    FOREACH iteration IN ARRAY coalesce(iterations, '{}') LOOP
+        PERFORM courier._history(e.execution_id, 'MapIterationAborted', iteration);
+    END LOOP;
     IF state_type IN ('Task', 'Wait', 'Parallel', 'Map') THEN
         PERFORM courier._history(e.execution_id, state_type || 'StateAborted',
                                  jsonb_build_object('name', e.current_state));
