@@ -474,6 +474,11 @@ SELECT ok(pg_temp.events(pg_temp.id('stop')) LIKE '%TaskSubmitted TaskStateAbort
           'stopped while its task waits for the token: TaskStateAborted before ExecutionAborted');
 SELECT throws_ok(format('SELECT courier.send_task_success(%L, %L)', pg_temp.token('stop'), '{}'), '55000', NULL,
                  'a stopped execution''s token is stale');
+SELECT throws_like(format('SELECT courier.send_task_heartbeat(%L)', pg_temp.token('stop')),
+                   'TaskDoesNotExist:%', 'TaskDoesNotExist');
+SELECT results_eq($$SELECT e.status, t.status FROM courier.executions AS e JOIN courier.task_tokens AS t USING (execution_id)
+                     WHERE e.execution_id = pg_temp.id('stop')$$,
+                  $$VALUES ('ABORTED'::text, 'WAITING'::text)$$, 'and nothing changed');
 
 -- stopped while a task waits for its retry: TaskStateAborted too
 CREATE FUNCTION public.wt_busy(input jsonb) RETURNS jsonb
@@ -496,11 +501,6 @@ SELECT is((SELECT state_phase FROM courier.executions WHERE execution_id = pg_te
 SELECT courier.stop_execution(pg_temp.id('stop_retry'));
 SELECT ok(pg_temp.events(pg_temp.id('stop_retry')) LIKE '%TaskFailed TaskStateAborted ExecutionAborted',
           'stopped while its task waits for a retry: TaskStateAborted before ExecutionAborted');
-SELECT throws_like(format('SELECT courier.send_task_heartbeat(%L)', pg_temp.token('stop')),
-                   'TaskDoesNotExist:%', 'TaskDoesNotExist');
-SELECT results_eq($$SELECT e.status, t.status FROM courier.executions AS e JOIN courier.task_tokens AS t USING (execution_id)
-                     WHERE e.execution_id = pg_temp.id('stop')$$,
-                  $$VALUES ('ABORTED'::text, 'WAITING'::text)$$, 'and nothing changed');
 
 -- courier:publish and function tasks wait for tokens too
 CREATE TABLE public.wt_pending (token text);
